@@ -1,0 +1,56 @@
+# The two commands: `make run` and `make test`. Everything else is what they call.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 2
+export FLASK_APP := wsgi
+
+.PHONY: run test setup translations db serve lint test-sqlite test-postgres test-browser bench clean
+
+## run: set up everything (virtualenv, packages, database, demo data) and serve with the scheduler
+run: setup translations db serve
+
+## test: lint, the suite on SQLite, again on PostgreSQL, then the browser tests
+test: setup translations lint test-sqlite test-postgres test-browser
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+setup: $(VENV)/.installed
+
+translations: setup
+	$(VENV)/bin/pybabel compile --use-fuzzy -q -d crm/translations
+
+db: setup
+	$(FLASK) db upgrade
+	$(FLASK) crm load-territories
+	$(FLASK) crm demo --if-empty
+
+serve:
+	@echo "招商通: http://$(HOST):$(PORT)  (Ctrl-C stops the web server and the scheduler)"
+	@trap 'trap - INT TERM EXIT; kill 0 2>/dev/null' INT TERM EXIT; \
+	$(FLASK) crm scheduler & \
+	$(VENV)/bin/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app & \
+	wait -n
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test-sqlite: setup translations
+	$(PY) -m pytest -m "not browser" -p no:cacheprovider
+
+test-postgres: setup translations
+	$(PY) -m tests.pgcluster -- $(PY) -m pytest -m "not browser" -p no:cacheprovider
+
+test-browser: setup translations
+	$(PY) -m pytest -m browser -p no:cacheprovider tests/browser
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+from crm.access.roles import Role
+from crm.territories.forms import TerritoryField
+
+
+class UserForm(FlaskForm):
+    version = HiddenField()
+    username = StringField(
+        _l("Username"),
+        validators=[
+            DataRequired(),
+            Length(min=3, max=64),
+            Regexp(r"^[A-Za-z0-9_.\-]+$", message=_l("Use letters, digits, dot, dash or underscore only.")),
+        ],
+    )
+    display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=64)])
+    role = SelectField(_l("Role"), validators=[DataRequired()])
+    territories = TerritoryField(
+        _l("Territories"),
+        description=_l("Reps and managers see records in these territories and everything under them."),
+    )
+    company_id = SelectField(_l("Company"), validators=[Optional()], coerce=str, validate_choice=False)
+    password = PasswordField(_l("Initial password"), validators=[Optional(), Length(max=256)])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.role.choices = Role.choices()
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=256)])

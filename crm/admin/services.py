@@ -1,0 +1,107 @@
+"""User administration: accounts, roles, territories, companies, deactivation."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from crm.access.roles import TERRITORY_ROLES, Role
+from crm.auth.models import User
+from crm.auth.passwords import hash_password
+from crm.auth.services import check_password_strength, end_all_sessions, normalize_username, record_audit
+from crm.common.errors import BusinessError, check_version
+from crm.common.time import utcnow
+from crm.distributors.models import Distributor
+from crm.extensions import db
+from crm.territories.services import territories_by_codes
+
+
+def _assignments(role: Role, territory_codes: list[str], company_id) -> tuple[list, Distributor | None]:
+    """Territories for reps and managers, a company for distributors, nothing for others."""
+    territories, company = [], None
+    if role in TERRITORY_ROLES:
+        codes = sorted({c for c in territory_codes if c})
+        territories = territories_by_codes(codes)
+        if len(territories) != len(codes):
+            raise BusinessError(_("One of the territories does not exist. Pick them from the list."))
+        if not territories:
+            raise BusinessError(_("Reps and managers need at least one territory."))
+    if role == Role.DISTRIBUTOR:
+        company = db.session.get(Distributor, int(company_id)) if str(company_id or "").isdigit() else None
+        if company is None:
+            raise BusinessError(_("Distributor accounts must belong to a company."))
+    return territories, company
+
+
+def create_user(
+    *,
+    actor: User,
+    username: str,
+    display_name: str,
+    role: str,
+    password: str,
+    territory_codes: list[str] = (),
+    company_id=None,
+) -> User:
+    """An admin creates an account with its role and its territories or company."""
+    username = normalize_username(username)
+    if db.session.scalar(select(User.id).where(User.username == username)):
+        raise BusinessError(_("The username %(name)s is taken.", name=username))
+    role = Role(role)
+    territories, company = _assignments(role, list(territory_codes), company_id)
+    user = User(username=username, display_name=display_name.strip(), role=role, password_hash="")
+    check_password_strength(user, password or "")
+    user.password_hash = hash_password(password)
+    user.territories, user.company = territories, company
+    db.session.add(user)
+    db.session.flush()
+    record_audit("user_created", user=actor, target=user.username, role=role.value)
+    return user
+
+
+def update_user(
+    user: User,
+    *,
+    actor: User,
+    seen_version,
+    display_name: str,
+    role: str,
+    territory_codes: list[str] = (),
+    company_id=None,
+) -> None:
+    """An admin changes a user's name, role and assignments; a stale form answers a conflict."""
+    check_version(user, seen_version)
+    role = Role(role)
+    if user.id == actor.id and role != Role.ADMIN:
+        raise BusinessError(_("You cannot take the administrator role away from yourself."))
+    territories, company = _assignments(role, list(territory_codes), company_id)
+    changed_role = user.role != role
+    user.display_name, user.role = display_name.strip(), role
+    user.territories, user.company = territories, company
+    if changed_role:
+        # A new role must not ride on sessions opened under the old one.
+        end_all_sessions(user)
+        record_audit("role_changed", user=actor, target=user.username, role=role.value)
+    record_audit("user_updated", user=actor, target=user.username)
+    db.session.flush()
+
+
+def reset_password(user: User, *, actor: User, password: str) -> None:
+    """An admin sets a new password; every sign-in of that user ends."""
+    check_password_strength(user, password)
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    end_all_sessions(user)
+    record_audit("password_reset", user=actor, target=user.username)
+    db.session.flush()
+
+
+def set_active(user: User, *, actor: User, active: bool) -> None:
+    """Deactivate (ending every sign-in at once) or reactivate an account."""
+    if user.id == actor.id and not active:
+        raise BusinessError(_("You cannot deactivate your own account."))
+    user.active = active
+    if not active:
+        end_all_sessions(user)
+    record_audit("user_activated" if active else "user_deactivated", user=actor, target=user.username)
+    db.session.flush()

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
+
+from crm.access.roles import Role, roles_required
+from crm.admin import services
+from crm.admin.forms import ResetPasswordForm, UserForm
+from crm.auth.models import AuditEvent, User
+from crm.common.errors import BusinessError, Conflict
+from crm.common.pagination import paginate
+from crm.distributors.models import Distributor
+from crm.extensions import db
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.route("/users")
+@roles_required(Role.ADMIN)
+def users():
+    q = (request.args.get("q") or "").strip()
+    stmt = (
+        select(User)
+        .options(selectinload(User.territories), selectinload(User.company))
+        .order_by(User.active.desc(), User.role, User.username)
+    )
+    if q:
+        stmt = stmt.where(or_(User.username.contains(q.lower()), User.display_name.contains(q)))
+    return render_template("admin/users.html", page=paginate(stmt, request.args.get("page")), q=q)
+
+
+def _company_choices(form):
+    companies = db.session.execute(select(Distributor.id, Distributor.name).order_by(Distributor.name)).all()
+    form.company_id.choices = [("", "—")] + [(str(i), n) for i, n in companies]
+
+
+def _territory_choices(form, codes):
+    from crm.territories.services import territories_by_codes
+
+    form.territories.choices = [(t.code, t.full_name) for t in territories_by_codes([c for c in codes if c])]
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def user_new():
+    form = UserForm()
+    _company_choices(form)
+    _territory_choices(form, form.territories.data or [])
+    if form.validate_on_submit():
+        try:
+            user = services.create_user(
+                actor=current_user,
+                username=form.username.data,
+                display_name=form.display_name.data,
+                role=form.role.data,
+                password=form.password.data or "",
+                territory_codes=form.territories.data or [],
+                company_id=form.company_id.data,
+            )
+        except BusinessError as error:
+            db.session.rollback()
+            flash(error.message, "danger")
+        else:
+            db.session.commit()
+            flash(_("Account %(name)s created.", name=user.username), "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", form=form, user=None)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def user_edit(user_id):
+    user = db.get_or_404(User, user_id)
+    form = UserForm(obj=user)
+    if request.method == "GET":
+        form.version.data = user.version
+        form.role.data = user.role.value
+        form.territories.data = [t.code for t in user.territories]
+        form.company_id.data = str(user.company_id or "")
+    form.username.data = user.username  # the username never changes
+    _company_choices(form)
+    _territory_choices(form, form.territories.data or [])
+    if form.validate_on_submit():
+        try:
+            services.update_user(
+                user,
+                actor=current_user,
+                seen_version=form.version.data,
+                display_name=form.display_name.data,
+                role=form.role.data,
+                territory_codes=form.territories.data or [],
+                company_id=form.company_id.data,
+            )
+        except Conflict:
+            raise
+        except BusinessError as error:
+            db.session.rollback()
+            flash(error.message, "danger")
+        else:
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", form=form, user=user, reset_form=ResetPasswordForm())
+
+
+@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@roles_required(Role.ADMIN)
+def user_reset_password(user_id):
+    user = db.get_or_404(User, user_id)
+    form = ResetPasswordForm()
+    if not form.validate_on_submit():
+        flash(_("Enter the new password."), "danger")
+        return redirect(url_for("admin.user_edit", user_id=user.id))
+    try:
+        services.reset_password(user, actor=current_user, password=form.password.data)
+    except BusinessError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+    else:
+        db.session.commit()
+        flash(_("Password of %(name)s reset; their sign-ins were ended.", name=user.username), "success")
+    return redirect(url_for("admin.user_edit", user_id=user.id))
+
+
+@bp.route("/users/<int:user_id>/active", methods=["POST"])
+@roles_required(Role.ADMIN)
+def user_set_active(user_id):
+    user = db.get_or_404(User, user_id)
+    active = request.form.get("active") == "1"
+    try:
+        services.set_active(user, actor=current_user, active=active)
+    except BusinessError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+    else:
+        db.session.commit()
+        flash(
+            _("Account %(name)s reactivated.", name=user.username)
+            if active
+            else _("Account %(name)s deactivated; its sign-ins were ended.", name=user.username),
+            "success",
+        )
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/audit")
+@roles_required(Role.ADMIN)
+def audit_log():
+    event = (request.args.get("event") or "").strip()
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
+    if event:
+        stmt = stmt.where(AuditEvent.event == event)
+    return render_template("admin/audit.html", page=paginate(stmt, request.args.get("page")), event=event)

@@ -1,0 +1,60 @@
+"""The scheduler process (`flask crm scheduler`): periodic jobs, never inside web workers.
+
+APScheduler job stores must not be shared between schedulers, and with N web
+workers an in-process scheduler runs every job N times; so exactly one scheduler
+process runs per installation, and each job is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+from sqlalchemy import delete
+
+from crm.auth.models import LoginFailure, UserSession
+from crm.common.time import utcnow
+from crm.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+def prune_security_tables() -> tuple[int, int]:
+    """Delete expired sign-in sessions and login failures older than a day. Idempotent."""
+    now = utcnow()
+    sessions = db.session.execute(delete(UserSession).where(UserSession.expires_at <= now)).rowcount
+    failures = db.session.execute(delete(LoginFailure).where(LoginFailure.at < now - timedelta(days=1))).rowcount
+    db.session.commit()
+    return sessions, failures
+
+
+def _in_app_context(app: Flask, job):
+    def run():
+        with app.app_context():
+            try:
+                result = job()
+                log.info("job %s done: %s", job.__name__, result)
+            except Exception:
+                db.session.rollback()
+                log.exception("job %s failed", job.__name__)
+
+    run.__name__ = job.__name__
+    return run
+
+
+def build_scheduler(app: Flask) -> BlockingScheduler:
+    scheduler = BlockingScheduler(
+        timezone=app.config["BABEL_DEFAULT_TIMEZONE"],
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+    )
+    scheduler.add_job(
+        _in_app_context(app, prune_security_tables),
+        "interval",
+        minutes=15,
+        id="prune_security_tables",
+        next_run_time=datetime.now(ZoneInfo(app.config["BABEL_DEFAULT_TIMEZONE"])),
+    )
+    return scheduler

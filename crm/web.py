@@ -1,0 +1,104 @@
+"""What every page shares: navigation, error pages, the request's single commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
+
+from crm.access.roles import Role
+from crm.common.errors import Conflict
+from crm.extensions import db
+
+
+@dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: object
+    roles: frozenset[Role]
+    section: str
+
+
+_ALL = frozenset(Role)
+_STAFF = frozenset({Role.ADMIN, Role.MANAGER, Role.REP, Role.SERVICE})
+
+NAVIGATION = (
+    NavItem("main.index", _l("Home"), _ALL, "main"),
+    NavItem("distributors.index", _l("Distributors"), _STAFF, "distributors"),
+    NavItem("distributors.my_company", _l("My company"), frozenset({Role.DISTRIBUTOR}), "distributors"),
+    NavItem("products.index", _l("Products"), _STAFF, "products"),
+    NavItem("territories.index", _l("Territories"), frozenset({Role.ADMIN, Role.MANAGER}), "territories"),
+    NavItem("admin.users", _l("Users"), frozenset({Role.ADMIN}), "admin"),
+    NavItem("admin.audit_log", _l("Audit log"), frozenset({Role.ADMIN}), "admin"),
+)
+
+
+def navigation_for(user) -> list[NavItem]:
+    if not user.is_authenticated:
+        return []
+    return [item for item in NAVIGATION if user.role in item.roles]
+
+
+ERROR_TITLES = {
+    400: _l("The request could not be processed"),
+    403: _l("You do not have access to this page"),
+    404: _l("Page not found"),
+    405: _l("This action is not allowed here"),
+    409: _l("This record was changed by someone else"),
+    413: _l("The upload is too large"),
+    500: _l("Something went wrong on our side"),
+}
+
+ERROR_HINTS = {
+    400: _l("Go back, reload the page and try again."),
+    403: _l("If you need access, ask your administrator."),
+    404: _l("The page or record does not exist, or you cannot see it."),
+    405: _l("Go back and use the buttons on the page."),
+    409: _l("Reload the page to see the latest version, then make your change again."),
+    413: _l("Choose a smaller file and try again."),
+    500: _l("The error was logged. Try again in a moment; if it keeps happening, tell your administrator."),
+}
+
+
+def render_error(status: int, message: str | None = None):
+    db.session.rollback()
+    return (
+        render_template(
+            "errors/error.html",
+            status=status,
+            title=ERROR_TITLES.get(status, ERROR_TITLES[500]),
+            hint=message or ERROR_HINTS.get(status, ERROR_HINTS[500]),
+        ),
+        status,
+    )
+
+
+def init_app(app) -> None:
+    @app.context_processor
+    def _inject():
+        return {
+            "navigation": navigation_for(current_user),
+            "current_endpoint": request.endpoint,
+            "Role": Role,
+        }
+
+    for status in (400, 403, 404, 405, 413, 500):
+        app.register_error_handler(status, lambda e, s=status: render_error(s))
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(_e):
+        return render_error(
+            400, str(_l("The form has expired or was not sent from this site. Reload the page and try again."))
+        )
+
+    @app.errorhandler(Conflict)
+    def _conflict(e):
+        return render_error(409, e.message)
+
+    @app.errorhandler(StaleDataError)
+    def _stale(_e):
+        return render_error(409)
