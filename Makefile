@@ -25,7 +25,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 setup: $(VENV)/.installed
 
 translations: setup
-	$(VENV)/bin/pybabel compile --use-fuzzy -d crm/translations 2>&1 | grep -v "^compiling" || true
+	@$(VENV)/bin/pybabel compile -d crm/translations
 
 db: setup
 	$(FLASK) db upgrade
