@@ -27,6 +27,17 @@ setup: $(VENV)/.installed
 translations: setup
 	@$(VENV)/bin/pybabel compile -d crm/translations
 
+## i18n: re-extract the source strings into messages.pot and merge them into every catalog; then translate zh_CN
+.PHONY: i18n
+i18n: setup
+	@tmp=$$(mktemp) && trap 'rm -f "$$tmp"' EXIT && \
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+		--project=招商通 -o "$$tmp" . && \
+	{ diff -q -I '^"POT-Creation-Date:' "$$tmp" crm/translations/messages.pot >/dev/null \
+		|| cp "$$tmp" crm/translations/messages.pot; }
+	$(VENV)/bin/pybabel update -i crm/translations/messages.pot -d crm/translations \
+		--no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
+
 db: setup
 	$(FLASK) db upgrade
 	$(FLASK) crm load-territories
