@@ -2,15 +2,15 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, SelectField, StringField
+from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from crm.access.roles import Role
+from crm.common.forms import VersionedForm
 from crm.territories.forms import TerritoryField
 
 
-class UserForm(FlaskForm):
-    version = HiddenField()
+class UserForm(VersionedForm):
     username = StringField(
         _l("Username"),
         validators=[

@@ -76,7 +76,7 @@ def user_edit(user_id):
     user = db.get_or_404(User, user_id)
     form = UserForm(obj=user)
     if request.method == "GET":
-        form.version.data = user.version
+        form.remember_version(user)
         form.role.data = user.role.value
         form.territories.data = [t.code for t in user.territories]
         form.company_id.data = str(user.company_id or "")
@@ -88,7 +88,7 @@ def user_edit(user_id):
             services.update_user(
                 user,
                 actor=current_user,
-                seen_version=form.version.data,
+                seen_version=form.seen_version.data,
                 display_name=form.display_name.data,
                 role=form.role.data,
                 territory_codes=form.territories.data or [],

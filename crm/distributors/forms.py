@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from crm.common.forms import VersionedForm
 
-class DistributorForm(FlaskForm):
-    version = HiddenField()
+
+class DistributorForm(VersionedForm):
     name = StringField(_l("Company name"), validators=[DataRequired(), Length(max=128)])
     uscc = StringField(
         _l("Unified social credit code"),

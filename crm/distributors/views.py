@@ -81,13 +81,13 @@ def edit(distributor_id):
     distributor = get_scoped_or_404(Distributor, distributor_id, current_user)
     form = DistributorForm(obj=distributor)
     if request.method == "GET":
-        form.version.data = distributor.version
+        form.remember_version(distributor)
     _territory_choices(form)
     if form.validate_on_submit():
         try:
             services.update_distributor(
                 distributor,
-                seen_version=form.version.data,
+                seen_version=form.seen_version.data,
                 name=form.name.data,
                 uscc=form.uscc.data,
                 territory_code=form.territory_code.data,

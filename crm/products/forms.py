@@ -1,16 +1,15 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField
+from wtforms import BooleanField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from crm.common.forms import VersionedForm
 from crm.products.models import Dispensing, DosageForm, InsuranceClass, Terminal
 
 
-class ProductForm(FlaskForm):
-    version = HiddenField()
+class ProductForm(VersionedForm):
     name = StringField(_l("Product name"), validators=[DataRequired(), Length(max=128)])
     specification = StringField(
         _l("Specification"), validators=[DataRequired(), Length(max=128)], description=_l("For example 0.25g×24片")

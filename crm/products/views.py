@@ -71,14 +71,16 @@ def edit(product_id):
     product = db.get_or_404(Product, product_id)
     form = ProductForm(obj=product)
     if request.method == "GET":
-        form.version.data = product.version
+        form.remember_version(product)
         form.terminals.data = [t.value for t in product.terminals]
         form.dosage_form.data = product.dosage_form.value
         form.insurance_class.data = product.insurance_class.value
         form.dispensing.data = product.dispensing.value
     if form.validate_on_submit():
         try:
-            services.update_product(product, seen_version=form.version.data, **{f: form[f].data for f in FORM_FIELDS})
+            services.update_product(
+                product, seen_version=form.seen_version.data, **{f: form[f].data for f in FORM_FIELDS}
+            )
         except Conflict:
             raise
         except BusinessError as error:

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField
+from wtforms import BooleanField, SelectField, SelectMultipleField
 
+from crm.common.forms import VersionedForm
 from crm.territories.models import MarketTier
 
 
-class MarketAttributesForm(FlaskForm):
-    version = HiddenField()
+class MarketAttributesForm(VersionedForm):
     market_tier = SelectField(_l("Market tier"), choices=[], default="")
     is_key_region = BooleanField(_l("Key region"))
     is_sample_market = BooleanField(_l("Sample market"))

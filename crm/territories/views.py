@@ -35,12 +35,12 @@ def edit(code):
     territory = db.get_or_404(Territory, code)
     form = MarketAttributesForm(obj=territory)
     if request.method == "GET":
-        form.version.data = territory.version
+        form.remember_version(territory)
         form.market_tier.data = territory.market_tier.value if territory.market_tier else ""
     if form.validate_on_submit():
         services.update_market_attributes(
             territory,
-            seen_version=_int_or_none(form.version.data),
+            seen_version=_int_or_none(form.seen_version.data),
             market_tier=MarketTier(form.market_tier.data) if form.market_tier.data else None,
             is_key_region=form.is_key_region.data,
             is_sample_market=form.is_sample_market.data,

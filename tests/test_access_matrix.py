@@ -1,0 +1,165 @@
+"""Every route × every role (and anonymous), generated from ``app.url_map``.
+
+The expectation table below is the access policy in one place. A route added
+without a row here fails ``test_every_route_has_an_expectation``; a route whose
+answer differs from its row fails the matrix for that role.
+
+Records inside the user's reach answer 200; the same route on a record outside
+their territories answers 404 (not 403), so that ids do not leak.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from crm.access.roles import Role
+from tests.helpers import csrf_token, gen_distributor, gen_product, login
+
+ANON = "anonymous"
+ALL = frozenset(Role)
+STAFF = frozenset({Role.ADMIN, Role.MANAGER, Role.REP, Role.SERVICE})
+ADMIN = frozenset({Role.ADMIN})
+
+
+def expect(ok: int, allowed=ALL, *, denied: int = 403, anonymous: int = 302, **special) -> dict:
+    """Status per role: ``ok`` for allowed roles, ``denied`` for the others, ``anonymous`` signed out."""
+    table = {role: (ok if role in allowed else denied) for role in Role}
+    table[ANON] = anonymous
+    table.update({Role(k): v for k, v in special.items()})
+    return table
+
+
+# (endpoint, method) → status per role, for records inside the user's reach.
+# A POST here carries only the CSRF token: create forms answer 200 with their
+# errors, and edit forms answer 409 because the version the user saw is missing.
+EXPECTED = {
+    ("main.index", "GET"): expect(200),
+    ("main.healthz", "GET"): expect(200, anonymous=200),
+    ("main.set_language", "POST"): expect(302, anonymous=302),
+    ("auth.login", "GET"): expect(302, anonymous=200),
+    ("auth.login", "POST"): expect(302, anonymous=200),
+    ("auth.change_password", "GET"): expect(200),
+    ("auth.change_password", "POST"): expect(200),
+    ("auth.logout", "POST"): expect(302),
+    ("admin.users", "GET"): expect(200, ADMIN),
+    ("admin.user_new", "GET"): expect(200, ADMIN),
+    ("admin.user_new", "POST"): expect(200, ADMIN),
+    ("admin.user_edit", "GET"): expect(200, ADMIN),
+    ("admin.user_edit", "POST"): expect(409, ADMIN),
+    ("admin.user_reset_password", "POST"): expect(302, ADMIN),
+    ("admin.user_set_active", "POST"): expect(302, ADMIN),
+    ("admin.audit_log", "GET"): expect(200, ADMIN),
+    ("territories.index", "GET"): expect(200, {Role.ADMIN, Role.MANAGER}),
+    ("territories.edit", "GET"): expect(200, ADMIN),
+    ("territories.edit", "POST"): expect(200, ADMIN),
+    ("territories.search", "GET"): expect(200, STAFF),
+    ("products.index", "GET"): expect(200, STAFF),
+    ("products.detail", "GET"): expect(200, STAFF),
+    ("products.new", "GET"): expect(200, ADMIN),
+    ("products.new", "POST"): expect(200, ADMIN),
+    ("products.edit", "GET"): expect(200, ADMIN),
+    ("products.edit", "POST"): expect(409, ADMIN),
+    ("distributors.index", "GET"): expect(200, STAFF),
+    ("distributors.detail", "GET"): expect(200, STAFF),
+    ("distributors.my_company", "GET"): expect(200, {Role.DISTRIBUTOR}),
+    ("distributors.new", "GET"): expect(200, ADMIN),
+    ("distributors.new", "POST"): expect(200, ADMIN),
+    ("distributors.edit", "GET"): expect(200, ADMIN),
+    ("distributors.edit", "POST"): expect(409, ADMIN),
+}
+
+# The same routes on a record outside the territories of the rep and the manager.
+EXPECTED_OUT_OF_REACH = {
+    ("distributors.detail", "GET"): expect(200, STAFF, manager=404, rep=404),
+    ("distributors.edit", "GET"): expect(200, ADMIN),
+    ("distributors.edit", "POST"): expect(409, ADMIN),
+}
+
+# Routes whose request changes the caller's own session run last.
+RUN_LAST = {("auth.logout", "POST"), ("main.set_language", "POST")}
+
+
+def _routes(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule, method
+
+
+def test_every_route_has_an_expectation(app):
+    missing = sorted(
+        f"{rule.endpoint} {method} {rule.rule}"
+        for rule, method in _routes(app)
+        if (rule.endpoint, method) not in EXPECTED
+    )
+    assert not missing, "routes without an access expectation:\n" + "\n".join(missing)
+    stale = sorted(set(EXPECTED) - {(rule.endpoint, method) for rule, method in _routes(app)})
+    assert not stale, f"expectations for routes that no longer exist: {stale}"
+
+
+@pytest.fixture
+def world(app, make_user):
+    """A manager of Guangdong, a rep of Shenzhen, a distributor company in Shenzhen, one in Beijing."""
+    inside = gen_distributor(app, "440305", name="深圳南山医药")
+    outside = gen_distributor(app, "110101", name="北京东城医药")
+    users = {
+        Role.ADMIN: make_user(Role.ADMIN),
+        Role.MANAGER: make_user(Role.MANAGER, territories=["440000"]),
+        Role.REP: make_user(Role.REP, territories=["440300"]),
+        Role.SERVICE: make_user(Role.SERVICE),
+        Role.DISTRIBUTOR: make_user(Role.DISTRIBUTOR, company_id=inside),
+    }
+    target = make_user(Role.REP, territories=["440300"])
+    return {
+        "users": users,
+        "values": {
+            "distributor_id": inside,
+            "user_id": target.id,
+            "product_id": gen_product(app),
+            "code": "440305",
+        },
+        "outside": {"distributor_id": outside},
+    }
+
+
+def _url(rule, values) -> str:
+    missing = [arg for arg in rule.arguments if arg not in values]
+    assert not missing, f"no sample value for {missing} of {rule.rule}: add one to the world fixture"
+    return rule.build({arg: values[arg] for arg in rule.arguments}, append_unknown=False)[1]
+
+
+def _check(app, role, cookie, table, values) -> list[str]:
+    mismatches = []
+    routes = sorted(_routes(app), key=lambda rm: (rm[0].endpoint, rm[1]) in RUN_LAST)
+    for rule, method in routes:
+        key = (rule.endpoint, method)
+        if key not in table:
+            continue
+        client = app.test_client()
+        if cookie:
+            client.set_cookie("crm_session", cookie)
+        url = _url(rule, values)
+        if method == "GET":
+            response = client.get(url)
+        else:
+            response = client.open(url, method=method, data={"csrf_token": csrf_token(client)})
+        expected = table[key][role]
+        if response.status_code != expected:
+            mismatches.append(f"{method} {url} ({rule.endpoint}): expected {expected}, got {response.status_code}")
+    return mismatches
+
+
+@pytest.mark.parametrize("role", [ANON, *Role], ids=str)
+def test_role_route_matrix(app, world, role):
+    cookie = None
+    if role != ANON:
+        client = app.test_client()
+        assert login(client, world["users"][role]).status_code == 302
+        cookie = client.get_cookie("crm_session").value
+    mismatches = []
+    if role != ANON:  # first: the main table ends by signing out
+        outside = {**world["values"], **world["outside"]}
+        mismatches += _check(app, role, cookie, EXPECTED_OUT_OF_REACH, outside)
+    mismatches += _check(app, role, cookie, EXPECTED, world["values"])
+    assert not mismatches, f"{role}:\n" + "\n".join(mismatches)
