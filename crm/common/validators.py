@@ -8,11 +8,12 @@ import unicodedata
 # GB 32100-2015: 统一社会信用代码, 18 characters, the last a check character.
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_USCC_SHAPE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+# [0-9], not \d: a str pattern's \d also matches Arabic-Indic and other digits that NFKC keeps.
+_USCC_SHAPE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$")
 
 # 国药准字: H chemical, Z TCM, S biological, J imported (sub-packaged), B health, F excipient,
 # T in-vitro diagnostic; HJ/ZJ/SJ made abroad, HC/ZC/SC made in HK/Macao/Taiwan.
-_APPROVAL_NUMBER = re.compile(r"^国药准字(?:HJ|ZJ|SJ|HC|ZC|SC|H|Z|S|J|B|F|T)\d{8}$")
+_APPROVAL_NUMBER = re.compile(r"^国药准字(?:HJ|ZJ|SJ|HC|ZC|SC|H|Z|S|J|B|F|T)[0-9]{8}$")
 
 
 def normalize_text(value: str | None) -> str:
