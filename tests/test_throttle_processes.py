@@ -1,0 +1,226 @@
+"""Sign-in security against real servers: two gunicorn processes on one database.
+
+The failure count and the sign-in sessions live in the database, not in process
+memory, so what one process learns the other must honour: a guesser who spreads
+attempts over several hosts behind a load balancer is still stopped, and a cookie
+kept from before a sign-out opens nothing on any host.
+
+Both servers use the suite's own database (the ``app`` fixture's: the SQLite file
+of the first run, the PostgreSQL cluster of the second), so the data is built with
+tests/helpers and emptied after each test like any other.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from crm.access.roles import Role
+from crm.auth.models import AuditEvent
+from crm.extensions import db
+from tests.helpers import PASSWORD, gen_user
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the virtualenv that runs pytest also has gunicorn
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_gunicorn(database_url: str, instance: Path, log: Path) -> Server:
+    """One gunicorn process with one worker, answering on /healthz."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"TEST_DATABASE_URL", "SECRET_KEY"}}
+    # The shared instance dir gives both servers the same secret key, as on a real multi-host install.
+    env.update(DATABASE_URL=database_url, CRM_INSTANCE_DIR=str(instance), FLASK_APP="wsgi")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(server.url + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    pytest.fail(f"gunicorn did not become healthy on {server.url}:\n{log.read_text(errors='replace')}")
+
+
+@pytest.fixture(scope="module")
+def servers(app, database_url, tmp_path_factory):
+    """Two separate gunicorn processes (think: two hosts) on the suite's database."""
+    instance = tmp_path_factory.mktemp("instance-gunicorn")
+    logs = tmp_path_factory.mktemp("gunicorn-logs")
+    started = []
+    try:
+        for name in ("a", "b"):
+            started.append(start_gunicorn(database_url, instance, logs / f"{name}.log"))
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+class _KeepRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # we assert on redirects rather than follow them
+
+
+@dataclass
+class Response:
+    status: int
+    location: str
+    body: str
+
+
+class Browser:
+    """A cookie-keeping HTTP client that sends forms with their CSRF token, as a browser does."""
+
+    def __init__(self, base_url: str, jar: http.cookiejar.CookieJar | None = None):
+        self.base_url = base_url
+        self.jar = jar if jar is not None else http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _KeepRedirects)
+
+    def request(self, path: str, data: dict | None = None) -> Response:
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        try:
+            with self.opener.open(self.base_url + path, data=body, timeout=15) as response:
+                return Response(response.status, "", response.read().decode())
+        except urllib.error.HTTPError as error:  # 3xx (not followed) and 4xx/5xx
+            location = urllib.parse.urlsplit(error.headers.get("Location", "")).path
+            return Response(error.code, location, error.read().decode(errors="replace"))
+
+    def csrf_token(self, path: str = "/auth/login") -> str:
+        page = self.request(path)
+        match = _CSRF_META.search(page.body)
+        assert match, f"no CSRF token on {path} (status {page.status})"
+        return match.group(1)
+
+    def login(self, username: str, password: str, *, remember: bool = False) -> Response:
+        form = {"username": username, "password": password, "csrf_token": self.csrf_token()}
+        if remember:
+            form["remember"] = "y"
+        return self.request("/auth/login", form)
+
+    def logout(self) -> Response:
+        return self.request("/auth/logout", {"csrf_token": self.csrf_token("/")})
+
+    def is_signed_in(self) -> bool:
+        home = self.request("/")
+        assert home.status in (200, 302), home
+        return home.status == 200
+
+    def copy_with_cookies_to(self, base_url: str) -> Browser:
+        """Another client holding a copy of this one's cookies (a stolen or kept cookie)."""
+        jar = http.cookiejar.CookieJar()
+        for cookie in self.jar:
+            jar.set_cookie(cookie)
+        return Browser(base_url, jar)
+
+
+def _audit_count(app, event: str, username: str) -> int:
+    with app.app_context():
+        return db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.event == event, AuditEvent.username == username)
+        )
+
+
+def _refused(response: Response) -> bool:
+    """A refused sign-in re-renders the form: 200, the login page, no redirect."""
+    return response.status == 200 and 'name="password"' in response.body
+
+
+def test_throttle_holds_across_processes(app, servers):
+    limit = app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
+    victim = gen_user(app, Role.REP, territories=["440300"])
+    bystander = gen_user(app, Role.REP, territories=["440100"])
+    a, b = (Browser(server.url) for server in servers)
+
+    # The guesser alternates hosts, so neither process alone sees the limit reached.
+    for attempt in range(limit):
+        browser = (a, b)[attempt % 2]
+        assert _refused(browser.login(victim.username, f"wrong-{attempt}")), f"attempt {attempt + 1}"
+    assert _audit_count(app, "login_failed", victim.username) == limit
+    assert _audit_count(app, "login_throttled", victim.username) == 0
+
+    # Now even the right password is refused, on either process, and opens no session.
+    for browser in (a, b):
+        assert _refused(browser.login(victim.username, PASSWORD))
+        assert not browser.is_signed_in()
+    assert _audit_count(app, "login_throttled", victim.username) == 2
+    # Refusing a throttled attempt does not check the password, so it does not count as a failure.
+    assert _audit_count(app, "login_failed", victim.username) == limit
+
+    # The lock is per account: someone else signs in on both processes.
+    for server in servers:
+        colleague = Browser(server.url)
+        response = colleague.login(bystander.username, PASSWORD)
+        assert (response.status, response.location) == (302, "/")
+        assert colleague.is_signed_in()
+
+
+@pytest.mark.parametrize("remember", [False, True], ids=["session-cookie", "remember-me"])
+def test_cookie_kept_from_before_logout_is_refused_everywhere(app, servers, remember):
+    user = gen_user(app, Role.MANAGER, territories=["440000"])
+    first, second = servers
+    browser = Browser(first.url)
+    assert browser.login(user.username, PASSWORD, remember=remember).status == 302
+
+    kept_here = browser.copy_with_cookies_to(first.url)
+    kept_elsewhere = browser.copy_with_cookies_to(second.url)
+    # Before sign-out the copied cookies are as good as the original, on both hosts.
+    assert kept_elsewhere.is_signed_in()
+
+    response = browser.logout()
+    assert (response.status, response.location) == (302, "/auth/login")
+    assert not browser.is_signed_in()
+    for kept in (kept_here, kept_elsewhere):
+        home = kept.request("/")
+        assert home.status == 302
+        assert home.location == "/auth/login"
