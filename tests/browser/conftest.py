@@ -102,7 +102,8 @@ def live_server(tmp_path_factory) -> str:
         result = subprocess.run(
             [str(BIN / "flask"), *command], cwd=ROOT, env=env, capture_output=True, text=True, check=False
         )
-        assert result.returncode == 0, f"flask {' '.join(command)} failed:\n{result.stdout}{result.stderr}"
+        if result.returncode != 0:
+            pytest.fail(f"flask {' '.join(command)} failed:\n{result.stdout}{result.stderr}", pytrace=False)
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
