@@ -10,9 +10,15 @@ from crm.common.forms import VersionedForm
 from crm.territories.forms import TerritoryField
 
 
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 class UserForm(VersionedForm):
     username = StringField(
         _l("Username"),
+        # Pasted names often carry blanks; the service lower-cases, the form trims.
+        filters=[_strip],
         validators=[
             DataRequired(),
             Length(min=3, max=64),

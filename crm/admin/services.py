@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm.attributes import flag_modified
 
 from crm.access.roles import TERRITORY_ROLES, Role
 from crm.auth.models import User
@@ -78,6 +79,10 @@ def update_user(
     changed_role = user.role != role
     user.display_name, user.role = display_name.strip(), role
     user.territories, user.company = territories, company
+    # Territories live in user_territories, and the ORM bumps the version only when
+    # the users row itself is updated: without this, a territory-only change would
+    # leave the version alone and an older form could silently overwrite it.
+    flag_modified(user, "display_name")
     if changed_role:
         # A new role must not ride on sessions opened under the old one.
         end_all_sessions(user)
