@@ -62,6 +62,13 @@ class Config:
     ARGON2_PARALLELISM = 1
     PASSWORD_MIN_LENGTH = 10
 
+    # Working time for SLA deadlines (Asia/Shanghai). Weekdays: 0 = Monday.
+    SLA_WORKDAY_START = os.environ.get("SLA_WORKDAY_START", "09:00")
+    SLA_WORKDAY_END = os.environ.get("SLA_WORKDAY_END", "18:00")
+    SLA_LUNCH_BREAK = os.environ.get("SLA_LUNCH_BREAK", "")  # e.g. "12:00-13:00"
+    SLA_WORKING_WEEKDAYS = os.environ.get("SLA_WORKING_WEEKDAYS", "0,1,2,3,4")
+    SLA_SWEEP_SECONDS = int(os.environ.get("SLA_SWEEP_SECONDS", "60"))
+
     SCHEDULER_ENABLED = True
     PAGE_SIZE = 50
 

@@ -50,11 +50,15 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     from crm.main.views import bp as main_bp
     from crm.products.views import bp as products_bp
     from crm.territories.views import bp as territories_bp
+    from crm.workflow.views import bp as workflow_bp
 
-    for blueprint in (main_bp, auth_bp, admin_bp, territories_bp, products_bp, distributors_bp):
+    for blueprint in (main_bp, auth_bp, admin_bp, territories_bp, products_bp, distributors_bp, workflow_bp):
         app.register_blueprint(blueprint)
 
+    # Models without views of their own yet must still be known to Alembic and the ORM.
     from crm.cli import crm_cli
+    from crm.notify import models as _notify_models  # noqa: F401
+    from crm.sla import models as _sla_models  # noqa: F401
 
     app.cli.add_command(crm_cli)
     return app

@@ -9,14 +9,20 @@ throw-away PostgreSQL cluster (tests/pgcluster.py).
 from __future__ import annotations
 
 import os
+from collections import deque
 
 import pytest
 from sqlalchemy import delete, inspect, text, update
 
 from config import TestConfig
 from crm import create_app
+from crm.access.roles import Role
+from crm.auth.models import User
 from crm.extensions import db
+from crm.workflow import engine
+from crm.workflow.registry import register, unregister
 from tests.helpers import gen_user
+from tests.workflow.testflow import MACHINE, TestRecord
 
 KEEP_TABLES = {"territories", "alembic_version"}
 
@@ -117,3 +123,59 @@ def make_user(app):
 def dialect(app) -> str:
     with app.app_context():
         return db.engine.dialect.name
+
+
+# --- the test-only workflow (tests/workflow/testflow.py) ---
+@pytest.fixture
+def testflow(app):
+    """The test workflow's table and registration, for one test."""
+    with app.app_context():
+        TestRecord.__table__.create(db.engine, checkfirst=True)
+    register(TestRecord)
+    yield TestRecord
+    unregister(MACHINE.name)
+
+
+def path_to(state: str) -> list[str]:
+    """The shortest list of events from the initial state to ``state`` (breadth-first over the table)."""
+    queue, seen = deque([(MACHINE.initial, [])]), {MACHINE.initial}
+    while queue:
+        current, events = queue.popleft()
+        if current == state:
+            return events
+        for event in MACHINE.events_from(current):
+            if event.target not in seen:
+                seen.add(event.target)
+                queue.append((event.target, [*events, event.name]))
+    raise AssertionError(f"{state} is unreachable")
+
+
+def actor_for(event_name: str) -> Role:
+    roles = MACHINE.event(event_name).roles
+    return Role.REP if Role.REP in roles else sorted(roles)[0]
+
+
+@pytest.fixture
+def drive(app, testflow, make_user):
+    """``drive("done")`` → id of a record brought to ``done`` through the engine, as real users would."""
+    users = {
+        Role.REP: make_user(Role.REP, territories=["440300"]),
+        Role.MANAGER: make_user(Role.MANAGER, territories=["440000"]),
+        Role.SERVICE: make_user(Role.SERVICE),
+        Role.ADMIN: make_user(Role.ADMIN),
+    }
+
+    def drive_to(state: str, territory: str = "440305", summary: str | None = "ok", assignee=Role.REP) -> int:
+        with app.app_context():
+            record = TestRecord(territory_code=territory, summary=summary)
+            record.assignee_id = users[assignee].id if assignee else None
+            engine.start(record, db.session.get(User, users[Role.REP].id))
+            for event_name in path_to(state):
+                actor = db.session.get(User, users[actor_for(event_name)].id)
+                comment = "because" if MACHINE.event(event_name).comment_required else None
+                engine.apply_event(record, event_name, actor, seen_version=record.version, comment=comment)
+            db.session.commit()
+            return record.id
+
+    drive_to.users = users
+    return drive_to

@@ -66,6 +66,10 @@ EXPECTED = {
     ("distributors.new", "POST"): expect(200, ADMIN),
     ("distributors.edit", "GET"): expect(200, ADMIN),
     ("distributors.edit", "POST"): expect(409, ADMIN),
+    # The test workflow's record lies in 南山区; "take" is for reps and managers. Without the
+    # version the form carries, an allowed role gets 409; others are sent back with the reason.
+    ("workflow.record", "GET"): expect(200, STAFF, denied=404),
+    ("workflow.fire", "POST"): expect(409, {Role.MANAGER, Role.REP}, denied=303, distributor=404),
 }
 
 # The same routes on a record outside the territories of the rep and the manager.
@@ -73,6 +77,8 @@ EXPECTED_OUT_OF_REACH = {
     ("distributors.detail", "GET"): expect(200, STAFF, manager=404, rep=404),
     ("distributors.edit", "GET"): expect(200, ADMIN),
     ("distributors.edit", "POST"): expect(409, ADMIN),
+    ("workflow.record", "GET"): expect(200, STAFF, denied=404, manager=404, rep=404),
+    ("workflow.fire", "POST"): expect(303, {Role.ADMIN, Role.SERVICE}, denied=404),
 }
 
 # Routes whose request changes the caller's own session run last.
@@ -99,7 +105,7 @@ def test_every_route_has_an_expectation(app):
 
 
 @pytest.fixture
-def world(app, make_user):
+def world(app, make_user, drive):
     """A manager of Guangdong, a rep of Shenzhen, a distributor company in Shenzhen, one in Beijing."""
     inside = gen_distributor(app, "440305", name="深圳南山医药")
     outside = gen_distributor(app, "110101", name="北京东城医药")
@@ -118,8 +124,11 @@ def world(app, make_user):
             "user_id": target.id,
             "product_id": gen_product(app),
             "code": "440305",
+            "workflow": "testflow",
+            "record_id": drive("open"),
+            "event": "take",
         },
-        "outside": {"distributor_id": outside},
+        "outside": {"distributor_id": outside, "record_id": drive("open", territory="110101")},
     }
 
 

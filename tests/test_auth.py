@@ -43,7 +43,7 @@ def test_unknown_user_gets_the_same_answer_as_a_wrong_password(client, make_user
 
 
 def test_username_is_case_and_space_insensitive(client, make_user):
-    rep = make_user(Role.REP, territories=["440300"], username="lihua")
+    make_user(Role.REP, territories=["440300"], username="lihua")
     assert login(client, "  LiHua ", PASSWORD).status_code == 302
 
 
@@ -113,7 +113,8 @@ def test_remember_me_cookie_stops_working_after_logout(app, client, make_user):
     rep = make_user(Role.REP, territories=["440300"])
     login(client, rep, remember=True)
     remember = client.get_cookie("crm_remember")
-    assert remember is not None and remember.http_only
+    assert remember is not None
+    assert remember.http_only
 
     # A browser that only kept the remember-me cookie is signed back in...
     fresh = app.test_client()
@@ -229,7 +230,8 @@ def test_security_headers_and_cookie_flags(client, make_user):
     assert cookie.same_site == "Lax"
     page = client.get("/")
     csp = page.headers["Content-Security-Policy"]
-    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "default-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp
     assert page.headers["X-Frame-Options"] == "DENY"
     assert page.headers["X-Content-Type-Options"] == "nosniff"

@@ -22,7 +22,11 @@ def check_version(record, seen_version: int | None) -> None:
     into a conflict the user can resolve by reloading. The ORM's version counter
     catches the race between this check and the flush.
     """
+    if seen_version is None or int(seen_version) != record.version:
+        raise stale_record()
+
+
+def stale_record() -> Conflict:
     from flask_babel import gettext as _
 
-    if seen_version is None or int(seen_version) != record.version:
-        raise Conflict(_("This record was changed by someone else. Reload the page and try again."))
+    return Conflict(_("This record was changed by someone else. Reload the page and try again."))

@@ -1,0 +1,178 @@
+"""Applying an event to a workflow record: the only code that moves a workflow state.
+
+``apply_event`` checks, in order: the actor may see the record (else 404), the
+event exists and leaves the current state, the actor's role may fire it, the
+version the actor saw is current (else 409), the comment if one is required,
+each guard. Then it moves the state, appends the history row, recomputes the SLA
+fields and queues notifications, and flushes; the request commits. When a check
+fails nothing is changed and the exception carries the user's message.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import abort
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+
+from crm.access.scoping import scoped
+from crm.common.errors import BusinessError, check_version, stale_record
+from crm.common.time import utcnow
+from crm.extensions import db
+from crm.sla import rules as sla_rules
+from crm.sla.calendar import current_calendar
+from crm.sla.tracking import enter_state, outcome_of_leaving
+from crm.workflow.models import WorkflowHistory
+
+
+class TransitionRefused(BusinessError):
+    """The event cannot be applied; ``message`` says why, in the user's language."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    event: str
+    message: str
+
+
+def _set_state(record, state: str) -> None:
+    # The single assignment of a workflow state in the code base (a test checks it).
+    record._state = state
+
+
+def start(record, actor, *, comment: str | None = None, now: datetime | None = None) -> WorkflowHistory:
+    """Put a new record into its machine's initial state, with history and SLA fields."""
+    machine = record.__machine__
+    now = now or utcnow()
+    rules, calendar = sla_rules.rules_for(machine), current_calendar()  # queries before any change
+    _set_state(record, machine.initial)
+    record.state_entered_at = now
+    enter_state(record, None, machine, rules, calendar, now)
+    db.session.add(record)
+    db.session.flush()  # one INSERT; the history row needs the record's id
+    return _append_history(record, "create", None, machine.initial, actor, comment, {}, now)
+
+
+def refusal(record, event_name: str, actor) -> str | None:
+    """Why ``actor`` cannot fire ``event_name`` on ``record`` now, or None when they can.
+
+    Used both to enforce and to decide which buttons a page shows.
+    """
+    machine = record.__machine__
+    event = machine.event(event_name)
+    if event is None:
+        return _("Unknown action.")
+    if record.state not in event.sources:
+        return _(
+            "“%(event)s” is not possible while the record is “%(state)s”.",
+            event=event.label,
+            state=machine.state(record.state).label,
+        )
+    if actor.role not in event.roles:
+        return _("Your role (%(role)s) cannot do “%(event)s”.", role=actor.role.label, event=event.label)
+    for guard in event.guards:
+        if not guard.check(record, actor):
+            return str(guard.message)
+    return None
+
+
+def available_events(record, actor) -> list:
+    """The events ``actor`` may fire on ``record`` now, in table order."""
+    machine = record.__machine__
+    return [e for e in machine.events_from(record.state) if refusal(record, e.name, actor) is None]
+
+
+def ensure_visible(record, actor) -> None:
+    """A record outside the actor's territories or company answers 404, like a missing one."""
+    model = type(record)
+    found = db.session.scalar(scoped(model, actor).with_only_columns(model.id).where(model.id == record.id))
+    if found is None:
+        abort(404)
+
+
+def apply_event(
+    record,
+    event_name: str,
+    actor,
+    *,
+    seen_version: int | str | None,
+    comment: str | None = None,
+    data: dict | None = None,
+    now: datetime | None = None,
+) -> WorkflowHistory:
+    """Fire ``event_name`` on ``record`` as ``actor``; flush, and let the caller commit.
+
+    Raises ``TransitionRefused`` (with the user's message) or ``Conflict`` (stale
+    version); aborts 404 when the actor may not see the record.
+    """
+    machine = record.__machine__
+    ensure_visible(record, actor)
+    event = machine.event(event_name)
+    if event is None or record.state not in event.sources or actor.role not in event.roles:
+        raise TransitionRefused(refusal(record, event_name, actor))
+    check_version(record, _as_int(seen_version))
+    comment = (comment or "").strip() or None
+    if event.comment_required and not comment:
+        raise TransitionRefused(_("“%(event)s” needs a comment: say why.", event=event.label))
+    reason = refusal(record, event_name, actor)
+    if reason:
+        raise TransitionRefused(reason)
+
+    now = now or utcnow()
+    # Read everything before changing anything: a query in between would autoflush
+    # half a transition (and bump the version twice).
+    rules, calendar = sla_rules.rules_for(machine), current_calendar()
+    from_state = record.state
+    outcome = outcome_of_leaving(record, now)
+    _set_state(record, event.target)
+    record.state_entered_at = now
+    enter_state(record, from_state, machine, rules, calendar, now)
+    details = dict(data or {})
+    if outcome:
+        details["sla_outcome"] = outcome
+    entry = _append_history(record, event.name, from_state, event.target, actor, comment, details, now)
+    try:
+        db.session.flush()
+    except StaleDataError:
+        # Another request moved the record between our read and our write.
+        db.session.rollback()
+        raise stale_record() from None
+    return entry
+
+
+def _as_int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _append_history(record, event, from_state, to_state, actor, comment, details, now) -> WorkflowHistory:
+    entry = WorkflowHistory(
+        workflow=record.__machine__.name,
+        record_id=record.id,
+        event=event,
+        from_state=from_state,
+        to_state=to_state,
+        actor_id=actor.id if actor is not None else None,
+        at=now,
+        comment=comment,
+        data=json.dumps(details, ensure_ascii=False, default=str) if details else None,
+    )
+    db.session.add(entry)
+    return entry
+
+
+def history_of(record) -> list[WorkflowHistory]:
+    """The timeline of ``record``, oldest first."""
+    return list(
+        db.session.scalars(
+            select(WorkflowHistory)
+            .where(WorkflowHistory.workflow == record.__machine__.name, WorkflowHistory.record_id == record.id)
+            .order_by(WorkflowHistory.id)
+        )
+    )

@@ -1,0 +1,103 @@
+"""What every workflow record carries, and the append-only history of all workflows."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import ClassVar
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+
+from crm.common.time import utcnow
+from crm.extensions import db
+from crm.workflow.machine import Machine
+
+
+class SlaStatus:
+    OK = "ok"
+    WARNING = "warning"
+    BREACHED = "breached"
+    PAUSED = "paused"
+    MET = "met"  # recorded in history when a state is left in time
+
+    RUNNING = (OK, WARNING)
+
+
+class WorkflowRecord:
+    """Mixin for a table whose rows move through a ``Machine``.
+
+    ``state`` can be read but not assigned: only ``crm.workflow.engine`` moves it.
+    ``version`` is SQLAlchemy's version counter, so two writers of one row cannot
+    both win. The SLA columns are computed on entering a state;
+    ``sla_next_check_at`` is the one instant the sweep has to look at the row
+    again, so the sweep is a range scan on one index.
+    """
+
+    __machine__: ClassVar[Machine]
+
+    _state: Mapped[str] = mapped_column("state", String(32), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    state_entered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sla_status: Mapped[str | None] = mapped_column(String(16))
+    sla_due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sla_warn_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sla_next_check_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    sla_remaining_seconds: Mapped[int | None] = mapped_column(Integer)
+    sla_paused_state: Mapped[str | None] = mapped_column(String(32))
+
+    @declared_attr
+    def assignee_id(cls) -> Mapped[int | None]:
+        return mapped_column(ForeignKey("users.id"), index=True)
+
+    @declared_attr
+    def assignee(cls):
+        return relationship("User", foreign_keys=[cls.assignee_id])
+
+    @declared_attr.directive
+    def __mapper_args__(cls):
+        return {"version_id_col": cls.version}
+
+    @hybrid_property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def state_def(self):
+        return self.__machine__.state(self._state)
+
+
+class WorkflowHistory(db.Model):
+    """One row per transition of any workflow record. Never updated, never deleted."""
+
+    __tablename__ = "workflow_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    comment: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[str | None] = mapped_column(Text)  # JSON: event fields, the SLA outcome of the left state
+
+    actor = relationship("User", lazy="joined")
+
+    @property
+    def sla_outcome(self) -> str | None:
+        return json.loads(self.data).get("sla_outcome") if self.data else None
+
+    __table_args__ = (Index("ix_workflow_history_record", "workflow", "record_id", "id"),)
+
+
+class HistoryIsAppendOnly(RuntimeError):
+    pass
+
+
+@event.listens_for(WorkflowHistory, "before_update")
+@event.listens_for(WorkflowHistory, "before_delete")
+def _refuse_history_change(_mapper, _connection, target):
+    raise HistoryIsAppendOnly(f"workflow history {target.id} is append-only")

@@ -1,0 +1,1 @@
+"""Fixtures for the engine tests live in tests/conftest.py (the route matrix uses them too)."""
