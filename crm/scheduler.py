@@ -31,6 +31,16 @@ def prune_security_tables() -> tuple[int, int]:
     return sessions, failures
 
 
+def run_sla_sweep():
+    """Flag SLA warnings and breaches (see crm.sla.sweep)."""
+    from crm.sla.sweep import sweep
+
+    result = sweep()
+    return f"{result.flagged} flagged, {result.notifications} notifications" + (
+        " (another sweep held the lock)" if result.locked_out else ""
+    )
+
+
 def _in_app_context(app: Flask, job):
     def run():
         with app.app_context():
@@ -46,10 +56,14 @@ def _in_app_context(app: Flask, job):
 
 
 def build_scheduler(app: Flask) -> BlockingScheduler:
+    sweep_seconds = app.config["SLA_SWEEP_SECONDS"]
     scheduler = BlockingScheduler(
         timezone=app.config["BABEL_DEFAULT_TIMEZONE"],
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        # A late run is still worth doing (grace ≥ one interval), missed runs collapse
+        # into one (coalesce), and a slow run is never overlapped by the next.
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(300, 2 * sweep_seconds)},
     )
+    scheduler.add_job(_in_app_context(app, run_sla_sweep), "interval", seconds=sweep_seconds, id="sla_sweep")
     scheduler.add_job(
         _in_app_context(app, prune_security_tables),
         "interval",
