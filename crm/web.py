@@ -8,6 +8,7 @@ from flask import render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm.access.roles import Role
@@ -98,6 +99,13 @@ def init_app(app) -> None:
     @app.errorhandler(Conflict)
     def _conflict(e):
         return render_error(409, e.message)
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(_e):
+        # Two saves racing past the service's uniqueness check: the database said no.
+        return render_error(
+            409, str(_l("Someone saved a record with the same unique value at the same time. Reload and check."))
+        )
 
     @app.errorhandler(StaleDataError)
     def _stale(_e):

@@ -94,6 +94,7 @@ def _clean_tables(request):
                     territories.c.market_tier.is_not(None)
                     | territories.c.is_key_region.is_(True)
                     | territories.c.is_sample_market.is_(True)
+                    | (territories.c.version != 1)
                 )
                 .values(market_tier=None, is_key_region=False, is_sample_market=False, version=1)
             )

@@ -88,7 +88,7 @@ def user_edit(user_id):
             services.update_user(
                 user,
                 actor=current_user,
-                seen_version=_int_or_none(form.seen_version.data),
+                seen_version=form.seen_version.data,
                 display_name=form.display_name.data,
                 role=form.role.data,
                 territory_codes=form.territories.data or [],
@@ -154,11 +154,3 @@ def audit_log():
     if event:
         stmt = stmt.where(AuditEvent.event == event)
     return render_template("admin/audit.html", page=paginate(stmt, request.args.get("page")), event=event)
-
-
-def _int_or_none(value):
-    # A tampered or emptied hidden field is a stale form (409), not a crash.
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

@@ -22,7 +22,11 @@ def check_version(record, seen_version: int | None) -> None:
     into a conflict the user can resolve by reloading. The ORM's version counter
     catches the race between this check and the flush.
     """
-    if seen_version is None or int(seen_version) != record.version:
+    try:
+        seen = int(seen_version)
+    except (TypeError, ValueError):
+        seen = None  # missing or garbled: the user's copy cannot be trusted
+    if seen != record.version:
         raise stale_record()
 
 

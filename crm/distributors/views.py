@@ -87,7 +87,7 @@ def edit(distributor_id):
         try:
             services.update_distributor(
                 distributor,
-                seen_version=_int_or_none(form.seen_version.data),
+                seen_version=form.seen_version.data,
                 name=form.name.data,
                 uscc=form.uscc.data,
                 territory_code=form.territory_code.data,
@@ -109,11 +109,3 @@ def _territory_choices(form):
     code = form.territory_code.data
     territory = db.session.get(Territory, code) if code else None
     form.territory_code.choices = [("", "")] + ([(territory.code, territory.full_name)] if territory else [])
-
-
-def _int_or_none(value):
-    # A tampered or emptied hidden field is a stale form (409), not a crash.
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

@@ -79,7 +79,7 @@ def edit(product_id):
     if form.validate_on_submit():
         try:
             services.update_product(
-                product, seen_version=_int_or_none(form.seen_version.data), **{f: form[f].data for f in FORM_FIELDS}
+                product, seen_version=form.seen_version.data, **{f: form[f].data for f in FORM_FIELDS}
             )
         except Conflict:
             raise
@@ -91,11 +91,3 @@ def edit(product_id):
             flash(_("Saved."), "success")
             return redirect(url_for("products.detail", product_id=product.id))
     return render_template("products/form.html", form=form, product=product)
-
-
-def _int_or_none(value):
-    # A tampered or emptied hidden field is a stale form (409), not a crash.
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

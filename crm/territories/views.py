@@ -40,7 +40,7 @@ def edit(code):
     if form.validate_on_submit():
         services.update_market_attributes(
             territory,
-            seen_version=_int_or_none(form.seen_version.data),
+            seen_version=form.seen_version.data,
             market_tier=MarketTier(form.market_tier.data) if form.market_tier.data else None,
             is_key_region=form.is_key_region.data,
             is_sample_market=form.is_sample_market.data,
@@ -57,10 +57,3 @@ def search():
     """JSON for the territory pickers: {"results": [{"code", "full_name", "level"}]}."""
     results = services.search_territories(request.args.get("q", ""))
     return jsonify(results=[{"code": t.code, "full_name": t.full_name, "level": t.level} for t in results])
-
-
-def _int_or_none(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

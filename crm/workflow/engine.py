@@ -114,7 +114,7 @@ def apply_event(
     event = machine.event(event_name)
     if event is None or record.state not in event.sources or actor.role not in event.roles:
         raise TransitionRefused(refusal(record, event_name, actor))
-    check_version(record, _as_int(seen_version))
+    check_version(record, seen_version)
     comment = (comment or "").strip() or None
     if event.comment_required and not comment:
         raise TransitionRefused(_("“%(event)s” needs a comment: say why.", event=event.label))
@@ -142,13 +142,6 @@ def apply_event(
         db.session.rollback()
         raise stale_record() from None
     return entry
-
-
-def _as_int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _append_history(record, event, from_state, to_state, actor, comment, details, now) -> WorkflowHistory:
