@@ -1,8 +1,8 @@
 """Applying an event to a workflow record: the only code that moves a workflow state.
 
 ``apply_event`` checks, in order: the actor may see the record (else 404), the
-event exists and leaves the current state, the actor's role may fire it, the
-version the actor saw is current (else 409), the comment if one is required,
+version the actor saw is current (else 409), the event exists and leaves the
+current state, the actor's role may fire it, the comment if one is required,
 each guard. Then it moves the state, appends the history row, recomputes the SLA
 fields and queues notifications, and flushes; the request commits. When a check
 fails nothing is changed and the exception carries the user's message.
@@ -111,10 +111,12 @@ def apply_event(
     """
     machine = record.__machine__
     ensure_visible(record, actor)
+    # The version first: a user acting on a stale page must hear "reload", not a
+    # complaint about a state they never saw.
+    check_version(record, seen_version)
     event = machine.event(event_name)
     if event is None or record.state not in event.sources or actor.role not in event.roles:
         raise TransitionRefused(refusal(record, event_name, actor))
-    check_version(record, seen_version)
     comment = (comment or "").strip() or None
     if event.comment_required and not comment:
         raise TransitionRefused(_("“%(event)s” needs a comment: say why.", event=event.label))
