@@ -23,6 +23,8 @@ from crm.access.scoping import scoped
 from crm.common.errors import BusinessError, check_version, stale_record
 from crm.common.time import utcnow
 from crm.extensions import db
+from crm.notify import queue
+from crm.notify.models import NotificationKind
 from crm.sla import rules as sla_rules
 from crm.sla.calendar import current_calendar
 from crm.sla.tracking import enter_state, outcome_of_leaving
@@ -143,6 +145,17 @@ def apply_event(
         # Another request moved the record between our read and our write.
         db.session.rollback()
         raise stale_record() from None
+    if record.assignee_id and record.assignee_id != actor.id:
+        # The person responsible hears that someone else moved their record
+        # (delivered by email or robot only after this transaction commits).
+        queue(
+            record.assignee_id,
+            NotificationKind.TRANSITION,
+            workflow=machine.name,
+            record_id=record.id,
+            state=event.target,
+            message=comment,
+        )
     return entry
 
 

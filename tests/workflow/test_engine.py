@@ -237,3 +237,17 @@ def test_a_machine_that_contradicts_itself_is_refused_at_import():
             (Event("go", "Go", ("a",), "b", frozenset({Role.REP})),),
             "b",
         )
+
+
+def test_the_assignee_hears_when_someone_else_moves_their_record(app, drive):
+    from crm.notify.models import Notification
+
+    record_id = drive("done")  # assigned to the rep
+    with app.app_context():
+        record = db.session.get(TestRecord, record_id)
+        manager = db.session.get(User, drive.users[Role.MANAGER].id)
+        engine.apply_event(record, "reopen", manager, seen_version=record.version, comment="missing invoice")
+        db.session.commit()
+        notes = db.session.execute(select(Notification.user_id, Notification.kind, Notification.message)).all()
+    # The rep's own moves while driving the record produced nothing; the manager's move did.
+    assert [tuple(n) for n in notes] == [(drive.users[Role.REP].id, "transition", "missing invoice")]
