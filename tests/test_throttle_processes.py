@@ -13,12 +13,7 @@ tests/helpers and emptied after each test like any other.
 from __future__ import annotations
 
 import http.cookiejar
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,63 +26,21 @@ from sqlalchemy import func, select
 from crm.access.roles import Role
 from crm.auth.models import AuditEvent
 from crm.extensions import db
+from tests import servers as servers_module
 from tests.helpers import PASSWORD, gen_user
+from tests.servers import Server
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent  # the virtualenv that runs pytest also has gunicorn
 _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen
-    log: Path
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 def start_gunicorn(database_url: str, instance: Path, log: Path) -> Server:
-    """One gunicorn process with one worker, answering on /healthz."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"TEST_DATABASE_URL", "SECRET_KEY"}}
-    # The shared instance dir gives both servers the same secret key, as on a real multi-host install.
-    env.update(DATABASE_URL=database_url, CRM_INSTANCE_DIR=str(instance), FLASK_APP="wsgi")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(server.url + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.1)
-    server.stop()
-    pytest.fail(f"gunicorn did not become healthy on {server.url}:\n{log.read_text(errors='replace')}")
+    """One gunicorn process with one worker; the shared instance dir gives every server the same secret key."""
+    try:
+        return servers_module.start_gunicorn(servers_module.server_env(database_url, instance), log)
+    except RuntimeError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="module")

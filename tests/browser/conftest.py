@@ -12,17 +12,14 @@ internet and a CDN; customers and CI run on Debian's chromium package). Without
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from crm.demo import DEMO_PASSWORD
+from tests.servers import BIN, ROOT, server_env, start_gunicorn
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,8 +31,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent  # the virtualenv running pytest has flask and gunicorn
 FAILURE_SCREENSHOTS = ROOT / "test-results"
 DESKTOP = {"width": 1280, "height": 800}
 
@@ -70,34 +65,11 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(bar, red=True, bold=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not become healthy on {url}:\n{log.read_text(errors='replace')}")
-
-
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory) -> str:
     """The demo installation served by gunicorn (2 workers); yields its base URL."""
     workdir = tmp_path_factory.mktemp("live-server")
-    env = {k: v for k, v in os.environ.items() if k not in {"TEST_DATABASE_URL", "DATABASE_URL", "SECRET_KEY"}}
-    env.update(
-        FLASK_APP="wsgi",
-        DATABASE_URL=f"sqlite:///{workdir / 'crm.sqlite3'}",
-        CRM_INSTANCE_DIR=str(workdir / "instance"),
-    )
+    env = server_env(f"sqlite:///{workdir / 'crm.sqlite3'}", workdir / "instance")
     for command in (["db", "upgrade"], ["crm", "load-territories"], ["crm", "demo"]):
         result = subprocess.run(
             [str(BIN / "flask"), *command], cwd=ROOT, env=env, capture_output=True, text=True, check=False
@@ -105,27 +77,14 @@ def live_server(tmp_path_factory) -> str:
         if result.returncode != 0:
             pytest.fail(f"flask {' '.join(command)} failed:\n{result.stdout}{result.stderr}", pytrace=False)
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = workdir / "gunicorn.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "--access-logfile", "-", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
     try:
-        _wait_healthy(url, process, log)
-        yield url
+        server = start_gunicorn(env, workdir / "gunicorn.log", workers=2)
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
 
 
 @pytest.fixture(scope="session")
