@@ -25,7 +25,7 @@ class UserForm(VersionedForm):
             Regexp(r"^[A-Za-z0-9_.\-]+$", message=_l("Use letters, digits, dot, dash or underscore only.")),
         ],
     )
-    display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=64)])
+    display_name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=64)])
     role = SelectField(_l("Role"), validators=[DataRequired()])
     territories = TerritoryField(
         _l("Territories"),

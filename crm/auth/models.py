@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Boolean,
     Column,
@@ -119,6 +121,58 @@ class AuditEvent(db.Model):
     detail: Mapped[str | None] = mapped_column(Text)
 
     user: Mapped[User | None] = relationship()
+
+    @property
+    def label(self) -> str:
+        """The event in words, in the reader's language (the code itself for unknown events)."""
+        return str(AUDIT_EVENT_LABELS.get(self.event, self.event))
+
+    @property
+    def details(self) -> list[tuple[str, object]]:
+        """(label, value) pairs of the detail JSON, for display."""
+        if not self.detail:
+            return []
+        try:
+            data = json.loads(self.detail)
+        except ValueError:
+            return [("", self.detail)]
+        return [(str(AUDIT_DETAIL_LABELS.get(k, k)), v) for k, v in data.items()]
+
+
+AUDIT_EVENT_LABELS = {
+    "login": _l("Signed in"),
+    "login_failed": _l("Sign-in failed"),
+    "login_throttled": _l("Sign-in blocked after repeated failures"),
+    "logout": _l("Signed out"),
+    "password_changed": _l("Changed own password"),
+    "password_change_failed": _l("Password change failed"),
+    "password_reset": _l("Reset a user's password"),
+    "user_created": _l("Created a user"),
+    "user_updated": _l("Edited a user"),
+    "role_changed": _l("Changed a user's role"),
+    "user_activated": _l("Reactivated a user"),
+    "user_deactivated": _l("Deactivated a user"),
+    "sla_rule_changed": _l("Changed an SLA rule"),
+    "sla_rule_reset": _l("Reset an SLA rule to its default"),
+    "holiday_added": _l("Added holiday calendar days"),
+    "holiday_deleted": _l("Deleted a holiday calendar day"),
+}
+
+AUDIT_DETAIL_LABELS = {
+    "target": _l("Account"),
+    "role": _l("Role"),
+    "remember": _l("Keep signed in"),
+    "reason": _l("Reason"),
+    "workflow": _l("Workflow"),
+    "state": _l("State"),
+    "before": _l("Before"),
+    "after": _l("After"),
+    "first": _l("From"),
+    "last": _l("To"),
+    "working_day": _l("Working day"),
+    "name": _l("Name"),
+    "day": _l("Day"),
+}
 
 
 class AppendOnlyViolation(RuntimeError):
