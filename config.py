@@ -69,6 +69,20 @@ class Config:
     SLA_WORKING_WEEKDAYS = os.environ.get("SLA_WORKING_WEEKDAYS", "0,1,2,3,4")
     SLA_SWEEP_SECONDS = int(os.environ.get("SLA_SWEEP_SECONDS", "60"))
 
+    # Notifications: the inbox is always on; email and a group robot are the external channels.
+    SMTP_HOST = os.environ.get("SMTP_HOST", "")  # empty: mail goes to instance/outbox/ as .eml files
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", "587"))
+    SMTP_USER = os.environ.get("SMTP_USER", "")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+    SMTP_STARTTLS = _bool("SMTP_STARTTLS", True)
+    MAIL_FROM = os.environ.get("MAIL_FROM", "招商通 <crm@localhost>")
+    NOTIFY_EMAIL = _bool("NOTIFY_EMAIL", True)
+    NOTIFY_WEBHOOK_URL = os.environ.get("NOTIFY_WEBHOOK_URL", "")
+    NOTIFY_WEBHOOK_KIND = os.environ.get("NOTIFY_WEBHOOK_KIND", "wecom")  # wecom | dingtalk
+    NOTIFY_BASE_URL = os.environ.get("NOTIFY_BASE_URL", "")  # e.g. https://crm.example.com, for links in messages
+    NOTIFY_DELIVERY_SECONDS = int(os.environ.get("NOTIFY_DELIVERY_SECONDS", "30"))
+    NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "5"))
+
     SCHEDULER_ENABLED = True
     PAGE_SIZE = 50
 

@@ -48,11 +48,21 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     from crm.auth.views import bp as auth_bp
     from crm.distributors.views import bp as distributors_bp
     from crm.main.views import bp as main_bp
+    from crm.notify.views import bp as notify_bp
     from crm.products.views import bp as products_bp
     from crm.territories.views import bp as territories_bp
     from crm.workflow.views import bp as workflow_bp
 
-    for blueprint in (main_bp, auth_bp, admin_bp, territories_bp, products_bp, distributors_bp, workflow_bp):
+    for blueprint in (
+        main_bp,
+        auth_bp,
+        admin_bp,
+        territories_bp,
+        products_bp,
+        distributors_bp,
+        workflow_bp,
+        notify_bp,
+    ):
         app.register_blueprint(blueprint)
 
     # Models without views of their own yet must still be known to Alembic and the ORM.

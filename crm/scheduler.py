@@ -64,6 +64,14 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(300, 2 * sweep_seconds)},
     )
     scheduler.add_job(_in_app_context(app, run_sla_sweep), "interval", seconds=sweep_seconds, id="sla_sweep")
+    from crm.notify.delivery import deliver_notifications
+
+    scheduler.add_job(
+        _in_app_context(app, deliver_notifications),
+        "interval",
+        seconds=app.config["NOTIFY_DELIVERY_SECONDS"],
+        id="deliver_notifications",
+    )
     scheduler.add_job(
         _in_app_context(app, prune_security_tables),
         "interval",

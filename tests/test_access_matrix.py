@@ -71,6 +71,10 @@ EXPECTED = {
     # check (a stale page must hear "reload"); the portal gets 404.
     ("workflow.record", "GET"): expect(200, STAFF, denied=404),
     ("workflow.fire", "POST"): expect(409, STAFF, denied=404),
+    # Everyone has an inbox. Marking one read without naming a notification of one's own answers 404.
+    ("notify.index", "GET"): expect(200),
+    ("notify.mark_read", "POST"): expect(404),
+    ("notify.mark_all_read", "POST"): expect(303),
 }
 
 # The same routes on a record outside the territories of the rep and the manager.

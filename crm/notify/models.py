@@ -39,6 +39,7 @@ class Notification(db.Model):
 class DeliveryStatus:
     PENDING = "pending"
     SENT = "sent"
+    SKIPPED = "skipped"  # nothing to send to (no email address, channel switched off); not retried
     FAILED = "failed"  # gave up after the last attempt
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 
 from crm.common.time import utcnow
 from crm.extensions import db
@@ -68,10 +68,44 @@ def queue_many(rows: Iterable[dict]) -> int:
 
 
 def unread_count(user_id: int) -> int:
-    from sqlalchemy import func
-
+    """How many of the user's notifications are unread (an index-only count)."""
     return db.session.scalar(
         select(func.count())
         .select_from(Notification)
         .where(Notification.user_id == user_id, Notification.read_at.is_(None))
     )
+
+
+def inbox_query(user_id: int):
+    """The user's notifications, newest first; nobody else's."""
+    return (
+        select(Notification)
+        .where(Notification.user_id == user_id)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+    )
+
+
+def mark_read(user_id: int, notification_id: int) -> bool:
+    """Mark one of the user's notifications read; False when it is not theirs or does not exist.
+
+    Reading twice keeps the first read time. Flushes; the request commits.
+    """
+    note = db.session.scalars(
+        select(Notification).where(Notification.id == notification_id, Notification.user_id == user_id)
+    ).first()
+    if note is None:
+        return False
+    if note.read_at is None:
+        note.read_at = utcnow()
+        db.session.flush()
+    return True
+
+
+def mark_all_read(user_id: int) -> int:
+    """Mark every unread notification of the user read; returns how many. The request commits."""
+    return db.session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount

@@ -1,0 +1,196 @@
+"""A notification's text, in the reader's language.
+
+Rows store facts (kind, workflow, record, state), never sentences: the inbox
+shows them in the language of whoever reads them, and email and group robots in
+the recipient's language at sending time. What a sentence needs from the record
+now (its deadline, its assignee) is read for a whole page at once: one query per
+workflow on the page, whatever the number of notifications.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from flask import current_app, url_for
+from flask_babel import force_locale, format_datetime
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from crm.auth.models import User
+from crm.extensions import db
+from crm.notify.models import Notification, NotificationKind
+from crm.workflow.registry import model_for
+
+
+@dataclass(frozen=True)
+class RecordFacts:
+    """What a sentence about a record needs from the record as it is now."""
+
+    state: str
+    due_at: datetime | None
+    assignee_name: str | None
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    notification: Notification
+    text: str
+    url: str | None
+
+    @property
+    def unread(self) -> bool:
+        return self.notification.read_at is None
+
+
+def record_facts(notifications: Iterable[Notification]) -> dict[tuple[str, int], RecordFacts]:
+    """Current deadline and assignee of the records the notifications name: one query per workflow."""
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for note in notifications:
+        if note.workflow and note.record_id is not None and model_for(note.workflow) is not None:
+            wanted[note.workflow].add(note.record_id)
+    facts = {}
+    for workflow, ids in wanted.items():
+        model = model_for(workflow)
+        rows = db.session.execute(
+            select(model.id, model._state, model.sla_due_at, User.display_name)
+            .outerjoin(User, User.id == model.assignee_id)
+            .where(model.id.in_(sorted(ids)))
+        )
+        for record_id, state, due_at, assignee_name in rows:
+            facts[workflow, record_id] = RecordFacts(state, due_at, assignee_name)
+    return facts
+
+
+def record_label(note: Notification) -> str:
+    """「招商线索 #12（新建）」: the workflow, the record and the state it was in when notified."""
+    model = model_for(note.workflow) if note.workflow else None
+    if model is None:
+        return _("Record #%(id)s", id=note.record_id if note.record_id is not None else "?")
+    machine = model.__machine__
+    try:
+        state = str(machine.state(note.state).label)
+    except KeyError:
+        state = note.state or "?"
+    return _("%(workflow)s #%(id)s (%(state)s)", workflow=machine.label, id=note.record_id, state=state)
+
+
+def notification_text(note: Notification, facts: RecordFacts | None) -> str:
+    """The sentence for one notification, in the current locale."""
+    record = record_label(note)
+    # A deadline belongs to the state: once the record has moved on, the old one means nothing.
+    due_at = facts.due_at if facts is not None and facts.state == note.state else None
+    due = format_datetime(due_at, "yyyy-MM-dd HH:mm") if due_at else None
+    if note.kind == NotificationKind.SLA_WARNING:
+        text = (
+            _("%(record)s is due at %(due)s", record=record, due=due)
+            if due
+            else _("%(record)s is due soon", record=record)
+        )
+    elif note.kind == NotificationKind.SLA_BREACH:
+        text = (
+            _("%(record)s is overdue (due %(due)s)", record=record, due=due)
+            if due
+            else _("%(record)s is overdue", record=record)
+        )
+    elif note.kind == NotificationKind.SLA_ESCALATION:
+        assignee = facts.assignee_name if facts is not None else None
+        if assignee:
+            text = _("%(record)s is overdue; assigned to %(assignee)s", record=record, assignee=assignee)
+        else:
+            text = _("%(record)s is overdue and nobody is assigned", record=record)
+    elif note.kind == NotificationKind.TRANSITION:
+        text = _("%(record)s has moved on", record=record)
+    else:
+        text = record
+    if note.message:  # the comment the actor wrote; a dash reads the same in both languages
+        text = f"{text} — {note.message}"
+    return text
+
+
+def reader_locale(user: User) -> str:
+    """The user's language, or the installation's default (Chinese)."""
+    languages = current_app.config["LANGUAGES"]
+    return user.locale if user.locale in languages else current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def text_for(user: User, note: Notification) -> str:
+    """The sentence in ``user``'s language, for email and group robots (no request to take it from)."""
+    facts = record_facts([note])
+    with force_locale(reader_locale(user)):
+        return notification_text(note, facts.get((note.workflow, note.record_id)))
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One notification ready for an external channel, already in the recipient's language."""
+
+    recipient_name: str
+    recipient_email: str | None
+    subject: str
+    email_body: str
+    robot_text: str
+
+
+def outgoing_message(user: User, note: Notification) -> OutgoingMessage:
+    """Subject and bodies for email and group robots, in ``user``'s language."""
+    facts = record_facts([note])
+    fact = facts.get((note.workflow, note.record_id))
+    record_link = _absolute_url(note, fact)
+    inbox_link = _absolute_url(None, None)
+    with force_locale(reader_locale(user)):
+        text = notification_text(note, fact)
+        product = _("ZhaoShangTong")
+        lines = [_("Hello %(name)s,", name=user.display_name), "", text]
+        if record_link:
+            lines += ["", _("Open the record: %(url)s", url=record_link)]
+        lines += ["", "-- ", product]
+        if inbox_link:
+            lines.append(_("All your notifications: %(url)s", url=inbox_link))
+        robot = f"{text}\n{record_link}" if record_link else text
+        return OutgoingMessage(
+            recipient_name=user.display_name,
+            recipient_email=user.email,
+            subject=f"[{product}] {text}",
+            email_body="\n".join(lines) + "\n",
+            # The product name leads, so that a DingTalk robot's keyword rule can match it.
+            robot_text=f"[{product}] @{user.display_name} {robot}",
+        )
+
+
+def _absolute_url(note: Notification | None, fact: RecordFacts | None) -> str | None:
+    """A link for mail and chat, when NOTIFY_BASE_URL says where the site is; else none.
+
+    The scheduler has no request to take the host from, so the URL is built in a
+    request context made from the configured base URL.
+    """
+    base = current_app.config.get("NOTIFY_BASE_URL")
+    if not base:
+        return None
+    from crm.workflow.views import record_url
+
+    with current_app.test_request_context("/", base_url=base):
+        if note is None:
+            path = url_for("notify.index")
+        elif fact is None:
+            return None
+        else:
+            path = record_url(note.workflow, note.record_id)
+    parts = urlsplit(base)
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def inbox_entries(notifications: list[Notification]) -> list[InboxEntry]:
+    """Text and link for a page of the inbox, in the current request's language."""
+    from crm.workflow.views import record_url
+
+    facts = record_facts(notifications)
+    entries = []
+    for note in notifications:
+        fact = facts.get((note.workflow, note.record_id))
+        url = record_url(note.workflow, note.record_id) if fact is not None else None
+        entries.append(InboxEntry(note, notification_text(note, fact), url))
+    return entries
