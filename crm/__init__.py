@@ -50,6 +50,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     from crm.main.views import bp as main_bp
     from crm.notify.views import bp as notify_bp
     from crm.products.views import bp as products_bp
+    from crm.sla.views import bp as sla_bp
     from crm.territories.views import bp as territories_bp
     from crm.workflow.views import bp as workflow_bp
 
@@ -62,6 +63,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
         distributors_bp,
         workflow_bp,
         notify_bp,
+        sla_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -33,6 +33,10 @@ NAVIGATION = (
     NavItem("distributors.my_company", _l("My company"), frozenset({Role.DISTRIBUTOR}), "distributors"),
     NavItem("products.index", _l("Products"), _STAFF, "products"),
     NavItem("territories.index", _l("Territories"), frozenset({Role.ADMIN, Role.MANAGER}), "territories"),
+    NavItem("workflow.index", _l("Workflows"), _STAFF, "workflow"),
+    # Its own section name: the Workflows item, not this one, is highlighted on the workflow pages.
+    NavItem("workflow.overdue", _l("My overdue"), _STAFF, "overdue"),
+    NavItem("sla.rules", _l("SLA settings"), frozenset({Role.ADMIN}), "sla"),
     NavItem("admin.users", _l("Users"), frozenset({Role.ADMIN}), "admin"),
     NavItem("admin.audit_log", _l("Audit log"), frozenset({Role.ADMIN}), "admin"),
 )

@@ -10,6 +10,8 @@ their territories answers 404 (not 403), so that ids do not leak.
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from crm.access.roles import Role
@@ -71,6 +73,20 @@ EXPECTED = {
     # check (a stale page must hear "reload"); the portal gets 404.
     ("workflow.record", "GET"): expect(200, STAFF, denied=404),
     ("workflow.fire", "POST"): expect(409, STAFF, denied=404),
+    ("workflow.index", "GET"): expect(200, STAFF),
+    ("workflow.diagram", "GET"): expect(200, STAFF),
+    ("workflow.overdue", "GET"): expect(200, STAFF),
+    ("workflow.breaches", "GET"): expect(200, {Role.ADMIN, Role.MANAGER}),
+    # SLA settings: a rule form without the version it was loaded with is stale (409); the
+    # holiday forms without their fields answer 200 with the errors; a delete redirects.
+    ("sla.rules", "GET"): expect(200, ADMIN),
+    ("sla.rule_edit", "GET"): expect(200, ADMIN),
+    ("sla.rule_edit", "POST"): expect(409, ADMIN),
+    ("sla.rule_reset", "POST"): expect(409, ADMIN),
+    ("sla.holidays", "GET"): expect(200, ADMIN),
+    ("sla.holidays", "POST"): expect(200, ADMIN),
+    ("sla.holiday_range", "POST"): expect(200, ADMIN),
+    ("sla.holiday_delete", "POST"): expect(303, ADMIN),
     # Everyone has an inbox. Marking one read without naming a notification of one's own answers 404.
     ("notify.index", "GET"): expect(200),
     ("notify.mark_read", "POST"): expect(404),
@@ -122,6 +138,14 @@ def world(app, make_user, drive):
         Role.DISTRIBUTOR: make_user(Role.DISTRIBUTOR, company_id=inside),
     }
     target = make_user(Role.REP, territories=["440300"])
+    with app.app_context():
+        from crm.extensions import db
+        from crm.sla.models import HolidayOverride
+
+        holiday = HolidayOverride(day=date(2026, 12, 31), is_working_day=False, name="公司假日")
+        db.session.add(holiday)
+        db.session.commit()
+        holiday_id = holiday.id
     return {
         "users": users,
         "values": {
@@ -132,6 +156,8 @@ def world(app, make_user, drive):
             "workflow": "testflow",
             "record_id": drive("open"),
             "event": "take",
+            "state": "open",
+            "holiday_id": holiday_id,
         },
         "outside": {"distributor_id": outside, "record_id": drive("open", territory="110101")},
     }
