@@ -24,8 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _notifications(app) -> Counter:
+    """What the sweep sent (the engine's own transition notices are not counted)."""
     with app.app_context():
-        rows = db.session.execute(select(Notification.user_id, Notification.kind, Notification.record_id)).all()
+        rows = db.session.execute(
+            select(Notification.user_id, Notification.kind, Notification.record_id).where(
+                Notification.kind.like("sla_%")
+            )
+        ).all()
     return Counter((r.user_id, r.kind, r.record_id) for r in rows)
 
 
