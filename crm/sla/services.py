@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext as _
-from sqlalchemy import case, delete, func, or_, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import selectinload
 
 from crm.access.roles import STAFF_ROLES, Role
@@ -308,20 +308,14 @@ def local_day_bounds_utc(first: date, last: date) -> tuple[datetime, datetime]:
     return start.astimezone(UTC).replace(tzinfo=None), end.astimezone(UTC).replace(tzinfo=None)
 
 
-def _outcome_pattern(outcome: str) -> str:
-    # The engine writes history with json.dumps' default separators: {"sla_outcome": "met"}.
-    return f'%"sla_outcome": "{outcome}"%'
-
-
 def outcomes_by_state(model, user, first: date, last: date) -> dict[str, StateOutcomes]:
     """Per state left between ``first`` and ``last`` (local days): how often it was left in time or late.
 
-    Counts the records within the user's reach only; one grouped query. The
-    outcome is matched as text so that the query is the same on SQLite and PostgreSQL.
+    Counts the records within the user's reach only; one grouped query.
     """
     start, end = local_day_bounds_utc(first, last)
-    met = WorkflowHistory.data.like(_outcome_pattern(SlaStatus.MET))
-    breached = WorkflowHistory.data.like(_outcome_pattern(SlaStatus.BREACHED))
+    met = WorkflowHistory.sla_outcome == SlaStatus.MET
+    breached = WorkflowHistory.sla_outcome == SlaStatus.BREACHED
     in_reach = scoped(model, user).with_only_columns(model.id)
     stmt = (
         select(
@@ -334,7 +328,7 @@ def outcomes_by_state(model, user, first: date, last: date) -> dict[str, StateOu
             WorkflowHistory.at >= start,
             WorkflowHistory.at < end,
             WorkflowHistory.from_state.is_not(None),
-            or_(met, breached),
+            WorkflowHistory.sla_outcome.is_not(None),
             WorkflowHistory.record_id.in_(in_reach),
         )
         .group_by(WorkflowHistory.from_state)

@@ -56,7 +56,7 @@ def start(record, actor, *, comment: str | None = None, now: datetime | None = N
     enter_state(record, None, machine, rules, calendar, now)
     db.session.add(record)
     db.session.flush()  # one INSERT; the history row needs the record's id
-    return _append_history(record, "create", None, machine.initial, actor, comment, {}, now)
+    return _append_history(record, "create", None, machine.initial, actor, comment, None, now)
 
 
 def refusal(record, event_name: str, actor) -> str | None:
@@ -135,10 +135,7 @@ def apply_event(
     _set_state(record, event.target)
     record.state_entered_at = now
     enter_state(record, from_state, machine, rules, calendar, now)
-    details = dict(data or {})
-    if outcome:
-        details["sla_outcome"] = outcome
-    entry = _append_history(record, event.name, from_state, event.target, actor, comment, details, now)
+    entry = _append_history(record, event.name, from_state, event.target, actor, comment, data, now, outcome)
     try:
         db.session.flush()
     except StaleDataError:
@@ -159,7 +156,7 @@ def apply_event(
     return entry
 
 
-def _append_history(record, event, from_state, to_state, actor, comment, details, now) -> WorkflowHistory:
+def _append_history(record, event, from_state, to_state, actor, comment, details, now, outcome=None) -> WorkflowHistory:
     entry = WorkflowHistory(
         workflow=record.__machine__.name,
         record_id=record.id,
@@ -170,6 +167,7 @@ def _append_history(record, event, from_state, to_state, actor, comment, details
         at=now,
         comment=comment,
         data=json.dumps(details, ensure_ascii=False, default=str) if details else None,
+        sla_outcome=outcome,
     )
     db.session.add(entry)
     return entry

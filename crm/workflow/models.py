@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import ClassVar
 
@@ -82,13 +81,11 @@ class WorkflowHistory(db.Model):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     comment: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[str | None] = mapped_column(Text)  # JSON: event fields, the SLA outcome of the left state
+    data: Mapped[str | None] = mapped_column(Text)  # JSON: the event's own fields
+    # met / breached: whether from_state was left before its deadline (NULL: it had none).
+    sla_outcome: Mapped[str | None] = mapped_column(String(16))
 
     actor = relationship("User", lazy="joined")
-
-    @property
-    def sla_outcome(self) -> str | None:
-        return json.loads(self.data).get("sla_outcome") if self.data else None
 
     __table_args__ = (Index("ix_workflow_history_record", "workflow", "record_id", "id"),)
 
