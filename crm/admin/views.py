@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 from crm.access.roles import Role, roles_required
 from crm.admin import services
 from crm.admin.forms import ResetPasswordForm, UserForm
-from crm.auth.models import AuditEvent, User
+from crm.auth.models import AUDIT_EVENT_LABELS, AuditEvent, User
 from crm.common.errors import BusinessError, Conflict
 from crm.common.pagination import paginate
 from crm.distributors.models import Distributor
@@ -153,4 +153,7 @@ def audit_log():
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
     if event:
         stmt = stmt.where(AuditEvent.event == event)
-    return render_template("admin/audit.html", page=paginate(stmt, request.args.get("page")), event=event)
+    choices = [(code, str(label)) for code, label in AUDIT_EVENT_LABELS.items()]
+    return render_template(
+        "admin/audit.html", page=paginate(stmt, request.args.get("page")), event=event, event_choices=choices
+    )
