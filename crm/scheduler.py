@@ -51,7 +51,7 @@ def _in_app_context(app: Flask, job):
                 db.session.rollback()
                 log.exception("job %s failed", job.__name__)
 
-    run.__name__ = job.__name__
+    run.__name__ = run.__qualname__ = job.__name__  # APScheduler logs the qualified name
     return run
 
 
