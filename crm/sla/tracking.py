@@ -24,13 +24,20 @@ def outcome_of_leaving(record, now: datetime) -> str | None:
 
 
 def enter_state(
-    record, from_state: str | None, machine: Machine, rules: dict[str, Sla], calendar: WorkCalendar, now: datetime
+    record,
+    from_state: str | None,
+    machine: Machine,
+    rules: dict[str, Sla],
+    calendar: WorkCalendar,
+    now: datetime,
+    left_outcome: str | None = None,
 ) -> None:
     """Set the SLA fields for the state ``record`` has just entered.
 
     - a paused state keeps the working time left (not wall time) and stops the clock;
     - leaving a pause back into the state that was paused resumes with that time left;
-    - any other state with a rule starts a fresh deadline; one without clears them.
+    - any other state with a rule starts a fresh deadline; one without clears them
+      and shows ``met`` when the deadline just left was kept (``left_outcome``).
     """
     state = machine.state(record.state)
     if state.paused:
@@ -49,7 +56,7 @@ def enter_state(
     record.sla_paused_state = None
     record.sla_remaining_seconds = None
     if rule is None:
-        record.sla_status = None
+        record.sla_status = SlaStatus.MET if left_outcome == SlaStatus.MET else None
         record.sla_due_at = record.sla_warn_at = record.sla_next_check_at = None
         return
 

@@ -134,7 +134,7 @@ def apply_event(
     outcome = outcome_of_leaving(record, now)
     _set_state(record, event.target)
     record.state_entered_at = now
-    enter_state(record, from_state, machine, rules, calendar, now)
+    enter_state(record, from_state, machine, rules, calendar, now, left_outcome=outcome)
     entry = _append_history(record, event.name, from_state, event.target, actor, comment, data, now, outcome)
     try:
         db.session.flush()

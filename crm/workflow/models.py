@@ -19,7 +19,7 @@ class SlaStatus:
     WARNING = "warning"
     BREACHED = "breached"
     PAUSED = "paused"
-    MET = "met"  # recorded in history when a state is left in time
+    MET = "met"  # the deadline just left was kept and none runs now (also in history)
 
     RUNNING = (OK, WARNING)
 
