@@ -1,0 +1,57 @@
+"""Errors a user can meet get a page in their language, with the right status, never a stack trace."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import TestConfig
+from crm import create_app
+from crm.access.roles import Role
+from crm.common.errors import Conflict
+from tests.helpers import login, post
+
+
+@pytest.fixture
+def failing_app(database_url):
+    """The real app plus two routes that fail the way code can: a bug and a stale write."""
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=database_url, PROPAGATE_EXCEPTIONS=False)
+
+    @app.route("/__boom")
+    def boom():
+        raise RuntimeError("a bug the user must not see")
+
+    @app.route("/__stale")
+    def stale():
+        raise Conflict("这条记录已被他人修改，请刷新页面后重试。")
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "chinese", "english"),
+    [
+        ("/__boom", 500, "系统出错了", "Something went wrong on our side"),
+        ("/__stale", 409, "该记录已被他人修改", "This record was changed by someone else"),
+        ("/no/such/page", 404, "页面不存在", "Page not found"),
+        ("/admin/users", 403, "您无权访问此页面", "You do not have access to this page"),
+    ],
+)
+def test_error_pages_in_both_languages(failing_app, make_user, path, status, chinese, english):
+    client = failing_app.test_client()
+    login(client, make_user(Role.REP, territories=["440300"]))
+    page = client.get(path)
+    text = page.get_data(as_text=True)
+    assert page.status_code == status
+    assert chinese in text
+    assert "Traceback" not in text
+    assert "a bug the user must not see" not in text
+
+    post(client, "/language", {"locale": "en"})
+    assert english in client.get(path).get_data(as_text=True)
+
+
+def test_wrong_method_gets_a_page_not_a_stack(client, make_user):
+    login(client, make_user(Role.REP, territories=["440300"]))
+    response = client.get("/auth/logout")
+    assert response.status_code == 405
+    assert 'data-status="405"' in response.get_data(as_text=True)
