@@ -83,9 +83,9 @@ def refusal(record, event_name: str, actor) -> str | None:
 
 
 def available_events(record, actor) -> list:
-    """The events ``actor`` may fire on ``record`` now, in table order."""
+    """The events ``actor`` may fire on ``record`` now from a button, in table order."""
     machine = record.__machine__
-    return [e for e in machine.events_from(record.state) if refusal(record, e.name, actor) is None]
+    return [e for e in machine.events_from(record.state) if not e.hidden and refusal(record, e.name, actor) is None]
 
 
 def ensure_visible(record, actor) -> None:
@@ -154,6 +154,14 @@ def apply_event(
             message=comment,
         )
     return entry
+
+
+def record_note(record, actor, event: str, *, comment: str | None = None, data: dict | None = None) -> WorkflowHistory:
+    """Add a history row that does not move the state (a reassignment, a return to the pool, a merge source).
+
+    The timeline shows who did what to the record even when its state stays.
+    """
+    return _append_history(record, event, record.state, record.state, actor, comment, data, utcnow())
 
 
 def _append_history(record, event, from_state, to_state, actor, comment, details, now, outcome=None) -> WorkflowHistory:

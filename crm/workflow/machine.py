@@ -41,6 +41,9 @@ class Event:
     roles: frozenset[Role]
     guards: tuple[Guard, ...] = ()
     comment_required: bool = False
+    # Fired by a domain service with its own form (a touch, a merge, a lost reason),
+    # never by the generic button: hidden events get no button and no generic route.
+    hidden: bool = False
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,9 @@ def record(workflow, record_id):
 def fire(workflow, record_id, event):
     """Fire one event from a form; answers 409 when the record changed since the form was loaded."""
     item = _load(workflow, record_id)
+    definition = item.__machine__.event(event)
+    if definition is None or definition.hidden:
+        abort(404)  # hidden events have their own forms in the domain's views
     try:
         engine.apply_event(
             item,
