@@ -47,6 +47,8 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     from crm.admin.views import bp as admin_bp
     from crm.auth.views import bp as auth_bp
     from crm.distributors.views import bp as distributors_bp
+    from crm.leads import views, views_campaigns, views_import, views_list, views_pool  # noqa: F401
+    from crm.leads.blueprint import bp as leads_bp
     from crm.main.views import bp as main_bp
     from crm.notify.views import bp as notify_bp
     from crm.products.views import bp as products_bp
@@ -64,6 +66,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
         workflow_bp,
         notify_bp,
         sla_bp,
+        leads_bp,
     ):
         app.register_blueprint(blueprint)
 

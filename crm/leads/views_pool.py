@@ -1,0 +1,1 @@
+from crm.leads.blueprint import bp  # noqa: F401
