@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import render_template, request
+from flask import flash, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm.access.roles import Role
-from crm.common.errors import Conflict
+from crm.common.errors import BusinessError, Conflict
 from crm.extensions import db
 
 
@@ -67,6 +67,30 @@ ERROR_HINTS = {
     413: _l("Choose a smaller file and try again."),
     500: _l("The error was logged. Try again in a moment; if it keeps happening, tell your administrator."),
 }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    value: object = None
+
+
+def perform(service, *args, **kwargs) -> Outcome:
+    """Run one service for a request: commit when it succeeds; when a rule refuses it,
+    roll back, flash the user's message and return a failed outcome.
+
+    A stale write (Conflict) is not caught: it answers 409 through its error handler.
+    """
+    try:
+        value = service(*args, **kwargs)
+    except Conflict:
+        raise
+    except BusinessError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+        return Outcome(False)
+    db.session.commit()
+    return Outcome(True, value)
 
 
 def render_error(status: int, message: str | None = None):

@@ -10,10 +10,10 @@ from crm.access.roles import Role, roles_required
 from crm.admin import services
 from crm.admin.forms import ResetPasswordForm, UserForm
 from crm.auth.models import AUDIT_EVENT_LABELS, AuditEvent, User
-from crm.common.errors import BusinessError, Conflict
 from crm.common.pagination import paginate
 from crm.distributors.models import Distributor
 from crm.extensions import db
+from crm.web import perform
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -50,21 +50,18 @@ def user_new():
     _company_choices(form)
     _territory_choices(form, form.territories.data or [])
     if form.validate_on_submit():
-        try:
-            user = services.create_user(
-                actor=current_user,
-                username=form.username.data,
-                display_name=form.display_name.data,
-                role=form.role.data,
-                password=form.password.data or "",
-                territory_codes=form.territories.data or [],
-                company_id=form.company_id.data,
-            )
-        except BusinessError as error:
-            db.session.rollback()
-            flash(error.message, "danger")
-        else:
-            db.session.commit()
+        outcome = perform(
+            services.create_user,
+            actor=current_user,
+            username=form.username.data,
+            display_name=form.display_name.data,
+            role=form.role.data,
+            password=form.password.data or "",
+            territory_codes=form.territories.data or [],
+            company_id=form.company_id.data,
+        )
+        if outcome.ok:
+            user = outcome.value
             flash(_("Account %(name)s created.", name=user.username), "success")
             return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=None)
@@ -84,23 +81,17 @@ def user_edit(user_id):
     _company_choices(form)
     _territory_choices(form, form.territories.data or [])
     if form.validate_on_submit():
-        try:
-            services.update_user(
-                user,
-                actor=current_user,
-                seen_version=form.seen_version.data,
-                display_name=form.display_name.data,
-                role=form.role.data,
-                territory_codes=form.territories.data or [],
-                company_id=form.company_id.data,
-            )
-        except Conflict:
-            raise
-        except BusinessError as error:
-            db.session.rollback()
-            flash(error.message, "danger")
-        else:
-            db.session.commit()
+        outcome = perform(
+            services.update_user,
+            user,
+            actor=current_user,
+            seen_version=form.seen_version.data,
+            display_name=form.display_name.data,
+            role=form.role.data,
+            territory_codes=form.territories.data or [],
+            company_id=form.company_id.data,
+        )
+        if outcome.ok:
             flash(_("Saved."), "success")
             return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", form=form, user=user, reset_form=ResetPasswordForm())
@@ -114,13 +105,8 @@ def user_reset_password(user_id):
     if not form.validate_on_submit():
         flash(_("Enter the new password."), "danger")
         return redirect(url_for("admin.user_edit", user_id=user.id))
-    try:
-        services.reset_password(user, actor=current_user, password=form.password.data)
-    except BusinessError as error:
-        db.session.rollback()
-        flash(error.message, "danger")
-    else:
-        db.session.commit()
+    outcome = perform(services.reset_password, user, actor=current_user, password=form.password.data)
+    if outcome.ok:
         flash(_("Password of %(name)s reset; their sign-ins were ended.", name=user.username), "success")
     return redirect(url_for("admin.user_edit", user_id=user.id))
 
@@ -130,13 +116,8 @@ def user_reset_password(user_id):
 def user_set_active(user_id):
     user = db.get_or_404(User, user_id)
     active = request.form.get("active") == "1"
-    try:
-        services.set_active(user, actor=current_user, active=active)
-    except BusinessError as error:
-        db.session.rollback()
-        flash(error.message, "danger")
-    else:
-        db.session.commit()
+    outcome = perform(services.set_active, user, actor=current_user, active=active)
+    if outcome.ok:
         flash(
             _("Account %(name)s reactivated.", name=user.username)
             if active

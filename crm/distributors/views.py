@@ -8,13 +8,13 @@ from sqlalchemy import select
 from crm.access.roles import STAFF_ROLES, Role, roles_required
 from crm.access.scoping import get_scoped_or_404, scoped
 from crm.auth.models import User
-from crm.common.errors import BusinessError, Conflict
 from crm.common.pagination import paginate
 from crm.distributors import services
 from crm.distributors.forms import DistributorForm
 from crm.distributors.models import Distributor
 from crm.extensions import db
 from crm.territories.models import Territory
+from crm.web import perform
 
 bp = Blueprint("distributors", __name__, url_prefix="/distributors")
 
@@ -58,18 +58,15 @@ def new():
     form = DistributorForm()
     _territory_choices(form)
     if form.validate_on_submit():
-        try:
-            distributor = services.create_distributor(
-                name=form.name.data,
-                uscc=form.uscc.data,
-                territory_code=form.territory_code.data,
-                contact_name=form.contact_name.data,
-            )
-        except BusinessError as error:
-            db.session.rollback()
-            flash(error.message, "danger")
-        else:
-            db.session.commit()
+        outcome = perform(
+            services.create_distributor,
+            name=form.name.data,
+            uscc=form.uscc.data,
+            territory_code=form.territory_code.data,
+            contact_name=form.contact_name.data,
+        )
+        if outcome.ok:
+            distributor = outcome.value
             flash(_("Distributor %(name)s created.", name=distributor.name), "success")
             return redirect(url_for("distributors.detail", distributor_id=distributor.id))
     return render_template("distributors/form.html", form=form, distributor=None)
@@ -84,22 +81,16 @@ def edit(distributor_id):
         form.remember_version(distributor)
     _territory_choices(form)
     if form.validate_on_submit():
-        try:
-            services.update_distributor(
-                distributor,
-                seen_version=form.seen_version.data,
-                name=form.name.data,
-                uscc=form.uscc.data,
-                territory_code=form.territory_code.data,
-                contact_name=form.contact_name.data,
-            )
-        except Conflict:
-            raise
-        except BusinessError as error:
-            db.session.rollback()
-            flash(error.message, "danger")
-        else:
-            db.session.commit()
+        outcome = perform(
+            services.update_distributor,
+            distributor,
+            seen_version=form.seen_version.data,
+            name=form.name.data,
+            uscc=form.uscc.data,
+            territory_code=form.territory_code.data,
+            contact_name=form.contact_name.data,
+        )
+        if outcome.ok:
             flash(_("Saved."), "success")
             return redirect(url_for("distributors.detail", distributor_id=distributor.id))
     return render_template("distributors/form.html", form=form, distributor=distributor)

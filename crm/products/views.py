@@ -5,12 +5,12 @@ from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
 from crm.access.roles import STAFF_ROLES, Role, roles_required
-from crm.common.errors import BusinessError, Conflict
 from crm.common.pagination import paginate
 from crm.extensions import db
 from crm.products import services
 from crm.products.forms import ProductForm
 from crm.products.models import Product
+from crm.web import perform
 
 bp = Blueprint("products", __name__, url_prefix="/products")
 
@@ -53,13 +53,9 @@ def detail(product_id):
 def new():
     form = ProductForm()
     if form.validate_on_submit():
-        try:
-            product = services.create_product(**{f: form[f].data for f in FORM_FIELDS})
-        except BusinessError as error:
-            db.session.rollback()
-            flash(error.message, "danger")
-        else:
-            db.session.commit()
+        outcome = perform(services.create_product, **{f: form[f].data for f in FORM_FIELDS})
+        if outcome.ok:
+            product = outcome.value
             flash(_("Product %(name)s created.", name=product.name), "success")
             return redirect(url_for("products.detail", product_id=product.id))
     return render_template("products/form.html", form=form, product=None)
@@ -77,17 +73,13 @@ def edit(product_id):
         form.insurance_class.data = product.insurance_class.value
         form.dispensing.data = product.dispensing.value
     if form.validate_on_submit():
-        try:
-            services.update_product(
-                product, seen_version=form.seen_version.data, **{f: form[f].data for f in FORM_FIELDS}
-            )
-        except Conflict:
-            raise
-        except BusinessError as error:
-            db.session.rollback()
-            flash(error.message, "danger")
-        else:
-            db.session.commit()
+        outcome = perform(
+            services.update_product,
+            product,
+            seen_version=form.seen_version.data,
+            **{f: form[f].data for f in FORM_FIELDS},
+        )
+        if outcome.ok:
             flash(_("Saved."), "success")
             return redirect(url_for("products.detail", product_id=product.id))
     return render_template("products/form.html", form=form, product=product)

@@ -9,11 +9,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.access.roles import Role, roles_required
-from crm.common.errors import BusinessError, Conflict
 from crm.extensions import db
 from crm.sla import services
 from crm.sla.forms import KIND_WORKDAY, HolidayForm, HolidayRangeForm, SlaRuleForm
 from crm.sla.models import HolidayOverride
+from crm.web import perform
 
 bp = Blueprint("sla", __name__, url_prefix="/admin/sla")
 
@@ -60,22 +60,16 @@ def rule_edit(workflow, state):
         # A stale form is a conflict whatever else is wrong with it.
         services.check_rule_version(row, form.seen_version.data)
     if form.validate_on_submit():
-        try:
-            services.save_rule(
-                row,
-                actor=current_user,
-                seen_version=form.seen_version.data,
-                duration_hours=form.duration_hours.data,
-                warn_percent=form.warn_percent.data,
-                escalate_to=form.escalate_to.data,
-            )
-        except Conflict:
-            raise
-        except BusinessError as error:
-            db.session.rollback()
-            flash(error.message, "danger")
-        else:
-            db.session.commit()
+        outcome = perform(
+            services.save_rule,
+            row,
+            actor=current_user,
+            seen_version=form.seen_version.data,
+            duration_hours=form.duration_hours.data,
+            warn_percent=form.warn_percent.data,
+            escalate_to=form.escalate_to.data,
+        )
+        if outcome.ok:
             flash(
                 _("Saved. Records entering “%(state)s” from now on get the new deadline.", state=row.state.label),
                 "success",
@@ -138,17 +132,12 @@ def holiday_range():
 
 
 def _add(first: date, last: date, kind: str, name: str) -> bool:
-    try:
-        entries = services.add_holidays(
-            first, last, is_working_day=kind == KIND_WORKDAY, name=name or "", actor=current_user
-        )
-    except BusinessError as error:
-        db.session.rollback()
-        flash(error.message, "danger")
-        return False
-    db.session.commit()
-    flash(_("%(n)d days added to the calendar.", n=len(entries)), "success")
-    return True
+    outcome = perform(
+        services.add_holidays, first, last, is_working_day=kind == KIND_WORKDAY, name=name or "", actor=current_user
+    )
+    if outcome.ok:
+        flash(_("%(n)d days added to the calendar.", n=len(outcome.value)), "success")
+    return outcome.ok
 
 
 @bp.route("/holidays/<int:holiday_id>/delete", methods=["POST"])
