@@ -27,6 +27,13 @@ class MarketTier(LabelledEnum):
 LEVEL_LABELS = {1: _l("Province"), 2: _l("City"), 3: _l("County")}
 
 
+def code_range(code: str, level: int) -> tuple[str, str]:
+    """GB/T 2260 codes nest by prefix: 44 → 440000..449999, 4403 → 440300..440399, a county is itself."""
+    keep = {1: 2, 2: 4}.get(level, 6)
+    prefix = code[:keep]
+    return prefix + "0" * (6 - keep), prefix + "9" * (6 - keep)
+
+
 class Territory(db.Model):
     __tablename__ = "territories"
 
@@ -47,9 +54,7 @@ class Territory(db.Model):
     @property
     def code_range(self) -> tuple[str, str]:
         """The codes of this node and everything under it, as an inclusive range."""
-        keep = {1: 2, 2: 4}.get(self.level, 6)
-        prefix = self.code[:keep]
-        return prefix + "0" * (6 - keep), prefix + "9" * (6 - keep)
+        return code_range(self.code, self.level)
 
     @property
     def level_label(self) -> str:
