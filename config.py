@@ -85,6 +85,8 @@ class Config:
 
     SCHEDULER_ENABLED = True
     PAGE_SIZE = 50
+    # An XLSX export of the lead list holds at most this many rows; beyond it the user narrows the filters.
+    LEAD_EXPORT_MAX_ROWS = int(os.environ.get("LEAD_EXPORT_MAX_ROWS", "50000"))
 
 
 class TestConfig(Config):

@@ -91,6 +91,9 @@ EXPECTED = {
     ("notify.index", "GET"): expect(200),
     ("notify.mark_read", "POST"): expect(404),
     ("notify.mark_all_read", "POST"): expect(303),
+    # The lead list and its export: staff, each within their reach; the portal has no leads.
+    ("leads.index", "GET"): expect(200, STAFF),
+    ("leads.export", "GET"): expect(200, STAFF),
 }
 
 # The same routes on a record outside the territories of the rep and the manager.
