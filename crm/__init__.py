@@ -72,6 +72,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
 
     # Models without views of their own yet must still be known to Alembic and the ORM.
     from crm.cli import crm_cli
+    from crm.leads import imports_models as _lead_import_models  # noqa: F401
     from crm.leads import models as _lead_models  # noqa: F401
     from crm.notify import models as _notify_models  # noqa: F401
     from crm.sla import models as _sla_models  # noqa: F401

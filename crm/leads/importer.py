@@ -1,0 +1,881 @@
+"""Importing leads from trade-show and phone lists (CSV or XLSX): read, map columns, check, then insert in bulk.
+
+Two steps, both plain functions without Flask request objects, so the web page, the
+scheduler job and the benchmark call the same code:
+
+- ``plan_import`` is the dry run: it reads the file, validates every row and finds
+  duplicates (inside the file and against the database) without writing anything.
+- ``import_plan`` writes the chosen rows with bulk INSERTs inside the caller's
+  transaction and flushes; the caller commits, so a failure anywhere leaves the
+  database as it was (all or nothing).
+
+Rows are numbered as in the spreadsheet: the header is row 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import phonenumbers
+from flask import current_app
+from flask_babel import gettext as _
+from pypinyin.pinyin_dict import pinyin_dict
+from sqlalchemy import func, insert, select, update
+
+from crm.access.roles import Role
+from crm.auth.models import User, user_territories
+from crm.common.phones import format_phone, normalize_phone
+from crm.common.time import utcnow
+from crm.common.validators import normalize_uscc
+from crm.extensions import db
+from crm.leads.imports_models import ImportStatus, LeadImport
+from crm.leads.models import ContactPhone, Lead, LeadContact, lead_products
+from crm.leads.services import company_name_key, pinyin_initials
+from crm.products.models import Product
+from crm.territories.models import Territory
+from crm.workflow import engine
+
+# --- reading files ---------------------------------------------------------------------------
+
+ENCODINGS = ("utf-8-sig", "gb18030")  # UTF-8 (with or without BOM), then what Chinese Excel writes
+
+
+class ImportFileError(Exception):
+    """The file cannot be read as a table; ``message`` says why, for the user."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def read_table(path: str | Path) -> tuple[list[str], Iterator[list]]:
+    """The header row and an iterator over the data rows of a CSV or XLSX file."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        return _read_xlsx(path)
+    raw = path.read_bytes()
+    for encoding in ENCODINGS:
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise ImportFileError(_("The file is neither UTF-8 nor GBK text. Save it as CSV or XLSX and try again."))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if not header:
+        raise ImportFileError(_("The file is empty."))
+    return [str(h).strip() for h in header], reader
+
+
+def _read_xlsx(path: Path) -> tuple[list[str], Iterator[list]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception:  # openpyxl raises many kinds for a damaged file
+        raise ImportFileError(_("The file is not a readable XLSX workbook.")) from None
+    rows = workbook.worksheets[0].iter_rows(values_only=True)
+    header = next(rows, None)
+    if not header:
+        raise ImportFileError(_("The file is empty."))
+    return ["" if h is None else str(h).strip() for h in header], (list(r) for r in rows)
+
+
+def count_rows(path: str | Path) -> int:
+    """Data rows in the file (blank ones included), without validating them."""
+    _header, rows = read_table(path)
+    return sum(1 for _row in rows)
+
+
+# --- column mapping ----------------------------------------------------------------------------
+
+# field → header words that name it (Chinese and English), most specific first.
+FIELD_HEADERS = {
+    "company_name": ("公司名称", "企业名称", "单位名称", "客户名称", "公司", "企业", "单位", "company", "name"),
+    "contact": ("联系人", "姓名", "负责人", "contact"),
+    "title": ("职务", "职位", "title", "position"),
+    "phone": ("手机号码", "联系电话", "电话号码", "手机", "电话", "phone", "mobile", "tel"),
+    "uscc": ("统一社会信用代码", "信用代码", "社会信用代码", "uscc", "credit code"),
+    "province": ("省份", "省", "province"),
+    "city": ("城市", "地市", "市", "city"),
+    "county": ("区县", "县区", "区/县", "区", "县", "county", "district"),
+    "region": ("所在地区", "所在地", "地区", "区域", "region"),
+    "address": ("详细地址", "地址", "address"),
+    "products": ("意向产品", "产品", "品种", "products", "product"),
+    "notes": ("备注", "说明", "notes", "remark", "remarks"),
+}
+FIELDS = tuple(FIELD_HEADERS)
+
+
+def field_labels() -> dict[str, str]:
+    return {
+        "company_name": _("Company name"),
+        "contact": _("Contact"),
+        "title": _("Contact's title"),
+        "phone": _("Phones"),
+        "uscc": _("Unified social credit code"),
+        "province": _("Province"),
+        "city": _("City"),
+        "county": _("County"),
+        "region": _("Region (one column)"),
+        "address": _("Address"),
+        "products": _("Products of interest"),
+        "notes": _("Notes"),
+    }
+
+
+def _header_key(text: str) -> str:
+    return re.sub(r"[\s_:：*（）()]+", "", unicodedata.normalize("NFKC", text or "")).lower()
+
+
+def guess_mapping(headers: list[str]) -> dict[str, int]:
+    """field → column index, guessed from the header words; each column used once, exact names first."""
+    keys = [_header_key(h) for h in headers]
+    mapping: dict[str, int] = {}
+    used: set[int] = set()
+    for exact in (True, False):
+        for name, words in FIELD_HEADERS.items():
+            if name in mapping:
+                continue
+            for word in words:
+                word = _header_key(word)
+                hit = next(
+                    (i for i, k in enumerate(keys) if i not in used and k and (k == word if exact else word in k)),
+                    None,
+                )
+                if hit is not None:
+                    mapping[name] = hit
+                    used.add(hit)
+                    break
+    if "address" in mapping and "region" not in mapping and not {"province", "city", "county"} & set(mapping):
+        mapping["region"] = mapping["address"]  # the address is where the place names are
+    return mapping
+
+
+# --- normalising cell values -------------------------------------------------------------------
+
+_PHONE_SPLIT = re.compile(r"[/,;，；、|\n]+")
+_MOBILE_SHAPE = re.compile(r"^(?:\+?86|0086)?(1\d{10})$")
+_PHONE_NOISE = re.compile(r"[\s\-‐‑–—_.·()（）]")
+_CN_MOBILE = re.compile(phonenumbers.PhoneMetadata.metadata_for_region("CN").mobile.national_number_pattern)
+
+
+def fast_phone(piece: str) -> str | None:
+    """``normalize_phone`` with a shortcut for Chinese mobiles (the metadata's own pattern), ~10× faster."""
+    match = _MOBILE_SHAPE.match(_PHONE_NOISE.sub("", piece))
+    if match and _CN_MOBILE.fullmatch(match.group(1)):
+        return "+86" + match.group(1)
+    return normalize_phone(piece)
+
+
+def split_phones(cell: str) -> tuple[list[str], list[str]]:
+    """(E.164 numbers, pieces that are not numbers) of a cell with one or more phones.
+
+    Numbers are separated by / , ; 、 or blanks; blanks also occur inside one number
+    (138 0013 8000, 0755-8600 1234), so blank-separated groups are joined until
+    they make a valid number.
+    """
+    numbers: list[str] = []
+    bad: list[str] = []
+    for part in _PHONE_SPLIT.split(cell):
+        part = part.strip()
+        if not part:
+            continue
+        whole = fast_phone(part)
+        if whole is not None:
+            numbers.append(whole)
+            continue
+        buffer: list[str] = []
+        for token in part.split():
+            buffer.append(token)
+            found = fast_phone(" ".join(buffer))
+            if found is not None:
+                numbers.append(found)
+                buffer = []
+        if buffer:
+            bad.append(" ".join(buffer))
+    unique = list(dict.fromkeys(numbers))
+    return unique, bad
+
+
+def _initial_of(readings: str) -> str | None:
+    letters = {unicodedata.normalize("NFKD", r)[0].lower() for r in readings.split(",") if r}
+    return letters.pop() if len(letters) == 1 else None
+
+
+_INITIALS: dict[str, str | None] = {}
+
+
+def fast_initials(name: str) -> str:
+    """``pinyin_initials`` by a per-character table; a name with a character of several initials
+    (长 chang/zhang, 行 hang/xing) goes through pypinyin's phrase rules instead."""
+    text = unicodedata.normalize("NFKC", name or "")
+    out = []
+    for ch in text:
+        if ch.isascii():
+            if ch.isalnum():
+                out.append(ch.lower())
+            continue
+        code = ord(ch)
+        if code not in pinyin_dict:
+            continue
+        letter = _INITIALS.get(ch, "")
+        if letter == "":
+            letter = _INITIALS[ch] = _initial_of(pinyin_dict[code])
+        if letter is None:
+            return pinyin_initials(name)
+        out.append(letter)
+    return "".join(out)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # Excel keeps phone numbers as numbers
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+# --- territories ---------------------------------------------------------------------------------
+
+_PLACE_SUFFIXES = (
+    "特别行政区",
+    "维吾尔自治区",
+    "壮族自治区",
+    "回族自治区",
+    "自治区",
+    "自治州",
+    "自治县",
+    "地区",
+    "新区",
+    "林区",
+    "省",
+    "市",
+    "区",
+    "县",
+    "盟",
+    "旗",
+)
+_NOT_PLACE = re.compile(r"[\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class _Place:
+    code: str
+    level: int
+    full_name: str
+
+    def contains(self, code: str) -> bool:
+        keep = {1: 2, 2: 4}.get(self.level, 6)
+        return code[:keep] == self.code[:keep]
+
+
+class TerritoryMatcher:
+    """Finds the territory a place text names: "广东省深圳市南山区", "深圳 南山", "南山区", "广东深圳南山科技园".
+
+    Loaded once per import; each distinct text is matched once.
+    """
+
+    def __init__(self, reach: list[tuple[str, str]] | None = None):
+        self.reach = reach  # code ranges of a rep's or manager's territories; None: everywhere
+        self.by_name: dict[str, list[_Place]] = {}
+        self.by_full: dict[str, _Place] = {}
+        for code, name, full_name, level in db.session.execute(
+            select(Territory.code, Territory.name, Territory.full_name, Territory.level)
+        ):
+            place = _Place(code, level, full_name)
+            self.by_full[_NOT_PLACE.sub("", full_name)] = place
+            for key in {name, self._short(name)}:
+                if len(key) >= 2:
+                    self.by_name.setdefault(key, []).append(place)
+        self.longest = max(len(k) for k in self.by_name)
+        self.cache: dict[str, _Place | list[_Place] | None] = {}
+
+    @staticmethod
+    def _short(name: str) -> str:
+        for suffix in _PLACE_SUFFIXES:
+            if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+                return name[: -len(suffix)]
+        return name
+
+    def in_reach(self, code: str) -> bool:
+        return self.reach is None or any(low <= code <= high for low, high in self.reach)
+
+    def match(self, text: str) -> _Place | list[_Place] | None:
+        """The place, a list of candidates when the text is ambiguous, or None when nothing matches."""
+        if text not in self.cache:
+            self.cache[text] = self._match(text)
+        return self.cache[text]
+
+    def _match(self, text: str):
+        compact = _NOT_PLACE.sub("", text)
+        if not compact:
+            return None
+        if compact in self.by_full:
+            return self.by_full[compact]
+        chosen: list[_Place] = []
+        pos = 0
+        while pos < len(compact):
+            found = None
+            for size in range(min(self.longest, len(compact) - pos), 1, -1):
+                candidates = self.by_name.get(compact[pos : pos + size])
+                if not candidates:
+                    continue
+                if chosen:
+                    candidates = [c for c in candidates if any(p.contains(c.code) and p != c for p in chosen)]
+                if candidates:
+                    found, pos = candidates, pos + size
+                    break
+            if found is None:
+                if chosen:
+                    break  # the place names come first; the rest is street and number
+                pos += 1
+                continue
+            chosen = found
+            if all(c.level == 3 for c in chosen):
+                break
+        if not chosen:
+            return None
+        # 北京市 is both the province and its city: keep the deepest of one chain.
+        deepest = max(c.level for c in chosen)
+        chosen = [c for c in chosen if c.level == deepest]
+        if len(chosen) > 1:
+            reachable = [c for c in chosen if self.in_reach(c.code)]
+            if len(reachable) == 1:
+                return reachable[0]
+            return chosen
+        return chosen[0]
+
+
+# --- owners --------------------------------------------------------------------------------------
+
+
+class OwnerPicker:
+    """``crm.leads.services.pick_owner`` for a whole batch, in memory.
+
+    Loads the reps and managers with their territories and who was given a lead
+    last once, then hands out owners round-robin as if the leads were created one
+    after another.
+    """
+
+    def __init__(self):
+        rows = db.session.execute(
+            select(User.id, User.role, Territory.code, Territory.level)
+            .join(user_territories, user_territories.c.user_id == User.id)
+            .join(Territory, Territory.code == user_territories.c.territory_code)
+            .where(User.role.in_([Role.REP, Role.MANAGER]), User.active.is_(True))
+        ).all()
+        self.coverage = [(uid, role, _Place(code, level, ""), level) for uid, role, code, level in rows]
+        self.last_given = dict(
+            db.session.execute(
+                select(Lead.assignee_id, func.max(Lead.id))
+                .where(Lead.assignee_id.is_not(None))
+                .group_by(Lead.assignee_id)
+            ).all()
+        )
+        self.counter = (db.session.scalar(select(func.max(Lead.id))) or 0) + 1
+        self.candidates: dict[str, list[int]] = {}
+
+    def _candidates(self, code: str) -> list[int]:
+        if code not in self.candidates:
+            ids: list[int] = []
+            for role in (Role.REP, Role.MANAGER):
+                found = [(uid, level) for uid, r, place, level in self.coverage if r == role and place.contains(code)]
+                if found:
+                    deepest = max(level for _uid, level in found)
+                    ids = sorted({uid for uid, level in found if level == deepest})
+                    break
+            self.candidates[code] = ids
+        return self.candidates[code]
+
+    def pick(self, code: str) -> int | None:
+        ids = self._candidates(code)
+        if not ids:
+            return None
+        owner = min(ids, key=lambda uid: (self.last_given.get(uid, 0), uid))
+        self.last_given[owner] = self.counter
+        self.counter += 1
+        return owner
+
+
+# --- the dry run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Issue:
+    row: int
+    column: str
+    message: str
+    error: bool = True
+    lead_id: int | None = None  # the existing lead a duplicate warning points to
+
+    def text(self) -> str:
+        return _("Row %(row)d, %(column)s: %(message)s", row=self.row, column=self.column, message=self.message)
+
+    def as_dict(self) -> dict:
+        return {
+            "row": self.row,
+            "column": self.column,
+            "message": self.message,
+            "error": self.error,
+            "lead_id": self.lead_id,
+        }
+
+
+@dataclass
+class LeadRow:
+    row: int
+    company_name: str
+    name_key: str
+    uscc: str | None
+    territory_code: str
+    address: str | None
+    contact: str | None
+    title: str | None
+    phones: list[str]
+    product_ids: list[int]
+    notes: str | None
+    duplicate: bool = False
+
+
+@dataclass
+class ImportPlan:
+    headers: list[str]
+    rows: list[LeadRow] = field(default_factory=list)  # the valid rows, in file order
+    issues: list[Issue] = field(default_factory=list)
+    error_rows: int = 0
+    blank_rows: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        return sum(1 for r in self.rows if r.duplicate)
+
+    @property
+    def new(self) -> int:
+        return len(self.rows) - self.duplicates
+
+    def summary(self) -> dict:
+        return {"new": self.new, "duplicates": self.duplicates, "errors": self.error_rows, "blank": self.blank_rows}
+
+    def report(self, limit: int = 500) -> dict:
+        """What the preview page shows: the counts and the first ``limit`` issues."""
+        return {
+            **self.summary(),
+            "issues": [i.as_dict() for i in self.issues[:limit]],
+            "more_issues": max(0, len(self.issues) - limit),
+        }
+
+
+def _reach_of(actor) -> list[tuple[str, str]] | None:
+    if actor.role in (Role.REP, Role.MANAGER):
+        return [t.code_range for t in actor.territories]
+    return None
+
+
+def plan_import(path: str | Path, mapping: dict[str, int], actor) -> ImportPlan:
+    """Read and check every row of the file; write nothing. See ``ImportPlan`` for what comes back."""
+    headers, rows = read_table(path)
+    mapping = {name: int(index) for name, index in mapping.items() if index is not None and str(index) != ""}
+    column = {name: (headers[i] if i < len(headers) and headers[i] else f"#{i + 1}") for name, i in mapping.items()}
+    place_fields = [f for f in ("province", "city", "county", "region") if f in mapping]
+    place_column = "/".join(dict.fromkeys(column[f] for f in place_fields)) or _("Territory")
+    matcher = TerritoryMatcher(_reach_of(actor))
+    products = dict(db.session.execute(select(Product.name, Product.id).where(Product.active.is_(True))).all())
+    plan = ImportPlan(headers)
+    get = dict(mapping)
+
+    seen_phone: dict[str, int] = {}
+    seen_uscc: dict[str, int] = {}
+    seen_key: dict[str, int] = {}
+
+    for number, values in enumerate(rows, start=2):
+        cells = {name: _cell(values[i]) if i < len(values) else "" for name, i in get.items()}
+        if not any(cells.values()) and not any(_cell(v) for v in values):
+            plan.blank_rows += 1
+            continue
+        issues: list[Issue] = []
+
+        def error(name, message, _row=number, _issues=issues):
+            _issues.append(Issue(_row, column.get(name, name), message))
+
+        name = cells.get("company_name", "")
+        if not name:
+            error("company_name", _("Enter the company name."))
+        phones: list[str] = []
+        if cells.get("phone"):
+            phones, bad = split_phones(cells["phone"])
+            for piece in bad:
+                error(
+                    "phone",
+                    _(
+                        "“%(phone)s” is not a valid phone number: give a mobile, or a landline with its area code.",
+                        phone=piece,
+                    ),
+                )
+        uscc = None
+        if cells.get("uscc"):
+            uscc = normalize_uscc(cells["uscc"])
+            if uscc is None:
+                error("uscc", _("The unified social credit code %(code)s is not valid.", code=cells["uscc"]))
+        place_text = " ".join(cells[f] for f in place_fields if cells.get(f))
+        territory_code = ""
+        if not place_text:
+            issues.append(Issue(number, place_column, _("Give the province, city or county.")))
+        else:
+            place = matcher.match(place_text)
+            if place is None:
+                issues.append(
+                    Issue(
+                        number, place_column, _("“%(place)s” is not in the territory list.", place=place_text)
+                    )
+                )
+            elif isinstance(place, list):
+                issues.append(
+                    Issue(
+                        number,
+                        place_column,
+                        _(
+                            "“%(place)s” could be %(choices)s: add the province or city.",
+                            place=place_text,
+                            choices="、".join(p.full_name for p in place[:4]),
+                        ),
+                    )
+                )
+            elif not matcher.in_reach(place.code):
+                issues.append(
+                    Issue(number, place_column, _("%(place)s is outside your territories.", place=place.full_name))
+                )
+            else:
+                territory_code = place.code
+        contact = cells.get("contact") or None
+        if phones and not contact:
+            error("contact", _("Give the name of the contact with phone %(phone)s.", phone=format_phone(phones[0])))
+        product_ids = []
+        if cells.get("products"):
+            for product_name in _PHONE_SPLIT.split(cells["products"]):
+                product_name = product_name.strip()
+                if not product_name:
+                    continue
+                if product_name in products:
+                    product_ids.append(products[product_name])
+                else:
+                    issues.append(
+                        Issue(
+                            number,
+                            column["products"],
+                            _("No product is called “%(name)s”; it was left out.", name=product_name),
+                            error=False,
+                        )
+                    )
+        if any(i.error for i in issues):
+            plan.issues += issues
+            plan.error_rows += 1
+            continue
+
+        key = company_name_key(name)
+        lead_row = LeadRow(
+            row=number,
+            company_name=name,
+            name_key=key,
+            uscc=uscc,
+            territory_code=territory_code,
+            address=(cells.get("address") or None),
+            contact=contact,
+            title=cells.get("title") or None,
+            phones=phones,
+            product_ids=list(dict.fromkeys(product_ids)),
+            notes=cells.get("notes") or None,
+        )
+        # Duplicates inside the file: the first row with the same phone, code or name.
+        earlier = None
+        for phone in phones:
+            if phone in seen_phone:
+                earlier = earlier or ("phone", seen_phone[phone], _("same phone number as row %(row)d"))
+        if uscc and uscc in seen_uscc:
+            earlier = earlier or ("uscc", seen_uscc[uscc], _("same credit code as row %(row)d"))
+        if key and key in seen_key:
+            earlier = earlier or ("company_name", seen_key[key], _("same company name as row %(row)d"))
+        if earlier:
+            name_of_field, row_no, message = earlier
+            issues.append(
+                Issue(number, column.get(name_of_field, name_of_field), message % {"row": row_no}, error=False)
+            )
+            lead_row.duplicate = True
+        for phone in phones:
+            seen_phone.setdefault(phone, number)
+        if uscc:
+            seen_uscc.setdefault(uscc, number)
+        if key:
+            seen_key.setdefault(key, number)
+        plan.issues += issues
+        plan.rows.append(lead_row)
+
+    _flag_existing_duplicates(plan, column)
+    plan.issues.sort(key=lambda i: (i.row, not i.error))
+    return plan
+
+
+_CHUNK = 500  # values per IN (…) list
+
+
+def _chunks(items: list, size: int = _CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str]) -> None:
+    """``find_duplicates`` for every row at once: a few IN queries instead of three per row."""
+    not_merged = Lead._state != "merged"
+    by_uscc: dict[str, tuple] = {}
+    by_phone: dict[str, tuple] = {}
+    by_key: dict[str, tuple] = {}
+    cols = (Lead.id, Lead.company_name)
+    usccs = sorted({r.uscc for r in plan.rows if r.uscc})
+    for chunk in _chunks(usccs):
+        for lead_id, name, uscc in db.session.execute(select(*cols, Lead.uscc).where(Lead.uscc.in_(chunk), not_merged)):
+            by_uscc.setdefault(uscc, (lead_id, name))
+    phones = sorted({p for r in plan.rows for p in r.phones})
+    for chunk in _chunks(phones):
+        rows = db.session.execute(
+            select(*cols, ContactPhone.e164)
+            .join(ContactPhone, ContactPhone.lead_id == Lead.id)
+            .where(ContactPhone.e164.in_(chunk), not_merged)
+            .order_by(Lead.id)
+        )
+        for lead_id, name, e164 in rows:
+            by_phone.setdefault(e164, (lead_id, name))
+    keys = sorted({r.name_key for r in plan.rows if r.name_key})
+    for chunk in _chunks(keys):
+        rows = db.session.execute(
+            select(*cols, Lead.name_key).where(Lead.name_key.in_(chunk), not_merged).order_by(Lead.id)
+        )
+        for lead_id, name, key in rows:
+            by_key.setdefault(key, (lead_id, name))
+    if not (by_uscc or by_phone or by_key):
+        return
+    for row in plan.rows:
+        hits = []
+        if row.uscc in by_uscc:
+            hits.append(("uscc", by_uscc[row.uscc], _("same credit code")))
+        for phone in row.phones:
+            if phone in by_phone:
+                hits.append(("phone", by_phone[phone], _("same phone number")))
+                break
+        if row.name_key in by_key:
+            hits.append(("company_name", by_key[row.name_key], _("same company name")))
+        for name_of_field, (lead_id, name), reason in hits:
+            plan.issues.append(
+                Issue(
+                    row.row,
+                    column.get(name_of_field, name_of_field),
+                    _("looks like existing lead #%(id)d %(name)s (%(reason)s)", id=lead_id, name=name, reason=reason),
+                    error=False,
+                    lead_id=lead_id,
+                )
+            )
+            row.duplicate = True
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+BATCH = 5000
+
+
+def import_plan(
+    plan: ImportPlan,
+    actor,
+    campaign_id: int,
+    *,
+    include_duplicates: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Insert the plan's valid rows (and its duplicates when asked) as new leads; flush, let the caller commit.
+
+    Owners: the importing rep, else ``pick_owner``'s rule computed in memory for the
+    batch. Returns the number of leads created.
+    """
+    chosen = [r for r in plan.rows if include_duplicates or not r.duplicate]
+    now = now or utcnow()
+    owners = None if actor.role == Role.REP else OwnerPicker()
+    contacts_table = LeadContact.__table__
+    done = 0
+    for batch in _chunks(chosen, BATCH):
+        records = []
+        for row in batch:
+            owner = actor.id if owners is None else owners.pick(row.territory_code)
+            records.append(
+                {
+                    "company_name": row.company_name,
+                    "name_key": row.name_key,
+                    "name_initials": fast_initials(row.company_name),
+                    "uscc": row.uscc,
+                    "territory_code": row.territory_code,
+                    "address": row.address,
+                    "campaign_id": campaign_id,
+                    "created_by_id": actor.id,
+                    "created_at": now,
+                    "assignee_id": owner,
+                    "in_pool": owner is None,
+                    "pooled_at": now if owner is None else None,
+                }
+            )
+        ids = engine.start_many(Lead, records, actor, now=now, comments=[row.notes for row in batch])
+        with_contact = [(lead_id, row) for lead_id, row in zip(ids, batch, strict=True) if row.contact]
+        if with_contact:
+            contact_ids = list(
+                db.session.scalars(
+                    insert(contacts_table).returning(contacts_table.c.id, sort_by_parameter_order=True),
+                    [{"lead_id": lead_id, "name": row.contact, "title": row.title} for lead_id, row in with_contact],
+                )
+            )
+            phones = [
+                {"contact_id": contact_id, "lead_id": lead_id, "e164": e164}
+                for contact_id, (lead_id, row) in zip(contact_ids, with_contact, strict=True)
+                for e164 in row.phones
+            ]
+            if phones:
+                db.session.execute(insert(ContactPhone.__table__), phones)
+        wanted = [
+            {"lead_id": lead_id, "product_id": pid}
+            for lead_id, row in zip(ids, batch, strict=True)
+            for pid in row.product_ids
+        ]
+        if wanted:
+            db.session.execute(insert(lead_products), wanted)
+        done += len(batch)
+        if progress:
+            progress(done, len(chosen))
+    db.session.flush()
+    return done
+
+
+# --- jobs (web page and scheduler) ---------------------------------------------------------------
+
+
+def imports_dir() -> Path:
+    path = Path(current_app.instance_path) / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def job_path(job: LeadImport) -> Path:
+    return imports_dir() / job.file_name
+
+
+def _progress_file(job: LeadImport) -> Path:
+    return imports_dir() / f"{job.file_name}.progress"
+
+
+def job_progress(job: LeadImport) -> tuple[int, int]:
+    """(rows written, rows to write) of a running import.
+
+    The import runs in one transaction, so its own rows are invisible to others
+    until it commits. On PostgreSQL the progress is written by a second connection;
+    SQLite allows one writer at a time, so there it goes to a small file beside the
+    upload (SQLite installations are one host by nature).
+    """
+    path = _progress_file(job)
+    if job.status == ImportStatus.RUNNING and path.exists():
+        try:
+            done, total = json.loads(path.read_text())
+            return int(done), int(total)
+        except (ValueError, OSError):
+            pass
+    return job.processed_rows, job.total_rows
+
+
+def _progress_writer(job_id: int, file: Path) -> Callable[[int, int], None]:
+    if db.engine.dialect.name == "sqlite":
+
+        def write_file(done: int, total: int) -> None:
+            file.write_text(json.dumps([done, total]))
+
+        return write_file
+
+    def write_row(done: int, total: int) -> None:
+        with db.engine.begin() as connection:
+            connection.execute(
+                update(LeadImport.__table__)
+                .where(LeadImport.__table__.c.id == job_id)
+                .values(processed_rows=done, total_rows=total)
+            )
+
+    return write_row
+
+
+def run_import_job(job: LeadImport, actor) -> int:
+    """Validate the file again (the database may have changed since the preview) and import it.
+
+    Commits on success; on failure rolls back every lead and marks the job failed.
+    """
+    job_id, file = job.id, _progress_file(job)
+    try:
+        plan = plan_import(job_path(job), job.mapping, actor)
+        count = import_plan(
+            plan,
+            actor,
+            job.campaign_id,
+            include_duplicates=job.include_duplicates,
+            progress=_progress_writer(job_id, file),
+        )
+        job.status = ImportStatus.DONE
+        job.imported_count = count
+        job.processed_rows = job.total_rows = count
+        job.report_json = json.dumps(plan.report(), ensure_ascii=False)
+        job.finished_at = utcnow()
+        db.session.commit()
+        return count
+    except Exception as failure:
+        db.session.rollback()
+        job = db.session.get(LeadImport, job_id)
+        job.status = ImportStatus.FAILED
+        job.error_message = getattr(failure, "message", None) or _("The import failed; no lead was created.")
+        job.finished_at = utcnow()
+        db.session.commit()
+        raise
+    finally:
+        file.unlink(missing_ok=True)
+
+
+def claim_next_job() -> LeadImport | None:
+    """Take the oldest queued import, atomically: of two schedulers, one wins the UPDATE."""
+    table = LeadImport.__table__
+    while True:
+        job_id = db.session.scalar(
+            select(table.c.id).where(table.c.status == ImportStatus.QUEUED).order_by(table.c.id).limit(1)
+        )
+        if job_id is None:
+            db.session.rollback()
+            return None
+        claimed = db.session.execute(
+            update(table)
+            .where(table.c.id == job_id, table.c.status == ImportStatus.QUEUED)
+            .values(status=ImportStatus.RUNNING, started_at=utcnow(), processed_rows=0)
+        ).rowcount
+        db.session.commit()
+        if claimed:
+            return db.session.get(LeadImport, job_id)
+
+
+def run_queued_imports() -> str:
+    """Scheduler job: import every queued large file, one after another."""
+    done = []
+    while (job := claim_next_job()) is not None:
+        actor = db.session.get(User, job.created_by_id)
+        try:
+            count = run_import_job(job, actor)
+            done.append(f"#{job.id}: {count} leads")
+        except Exception as failure:  # the job row says it failed; the next job still runs
+            done.append(f"#{job.id}: failed ({failure})")
+    return "; ".join(done) or "nothing queued"
