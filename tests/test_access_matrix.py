@@ -94,6 +94,21 @@ EXPECTED = {
     # The lead list and its export: staff, each within their reach; the portal has no leads.
     ("leads.index", "GET"): expect(200, STAFF),
     ("leads.export", "GET"): expect(200, STAFF),
+    # Campaigns and the scripts library: staff read them, managers and the admin keep them;
+    # the comparison and the funnel are for managers and the admin.
+    ("leads.campaigns", "GET"): expect(200, STAFF),
+    ("leads.campaign_detail", "GET"): expect(200, STAFF),
+    ("leads.campaign_new", "GET"): expect(200, {Role.ADMIN, Role.MANAGER}),
+    ("leads.campaign_new", "POST"): expect(200, {Role.ADMIN, Role.MANAGER}),
+    ("leads.campaign_edit", "GET"): expect(200, {Role.ADMIN, Role.MANAGER}),
+    ("leads.campaign_edit", "POST"): expect(409, {Role.ADMIN, Role.MANAGER}),
+    ("leads.campaign_compare", "GET"): expect(200, {Role.ADMIN, Role.MANAGER}),
+    ("leads.funnel", "GET"): expect(200, {Role.ADMIN, Role.MANAGER}),
+    ("leads.scripts", "GET"): expect(200, STAFF),
+    ("leads.script_new", "GET"): expect(200, {Role.ADMIN, Role.MANAGER}),
+    ("leads.script_new", "POST"): expect(200, {Role.ADMIN, Role.MANAGER}),
+    ("leads.script_edit", "GET"): expect(200, {Role.ADMIN, Role.MANAGER}),
+    ("leads.script_edit", "POST"): expect(409, {Role.ADMIN, Role.MANAGER}),
 }
 
 # The same routes on a record outside the territories of the rep and the manager.
@@ -147,8 +162,13 @@ def world(app, make_user, drive):
 
         holiday = HolidayOverride(day=date(2026, 12, 31), is_working_day=False, name="公司假日")
         db.session.add(holiday)
+        from crm.leads.models import Campaign, Channel, Script
+
+        campaign = Campaign(name="测试药交会", channel=Channel.TRADE_SHOW)
+        script = Script(objection="价格太高", answer="看终端毛利")
+        db.session.add_all([campaign, script])
         db.session.commit()
-        holiday_id = holiday.id
+        holiday_id, campaign_id, script_id = holiday.id, campaign.id, script.id
     return {
         "users": users,
         "values": {
@@ -161,6 +181,8 @@ def world(app, make_user, drive):
             "event": "take",
             "state": "open",
             "holiday_id": holiday_id,
+            "campaign_id": campaign_id,
+            "script_id": script_id,
         },
         "outside": {"distributor_id": outside, "record_id": drive("open", territory="110101")},
     }
