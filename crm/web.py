@@ -30,6 +30,7 @@ _STAFF = frozenset({Role.ADMIN, Role.MANAGER, Role.REP, Role.SERVICE})
 NAVIGATION = (
     NavItem("main.index", _l("Home"), _ALL, "main"),
     NavItem("leads.index", _l("Leads"), _STAFF, "leads"),
+    NavItem("leads.campaigns", _l("Campaigns"), frozenset({Role.ADMIN, Role.MANAGER}), "campaigns"),
     NavItem("distributors.index", _l("Distributors"), _STAFF, "distributors"),
     NavItem("distributors.my_company", _l("My company"), frozenset({Role.DISTRIBUTOR}), "distributors"),
     NavItem("products.index", _l("Products"), _STAFF, "products"),
