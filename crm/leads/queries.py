@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.access.roles import Role
 from crm.access.scoping import scoped, territory_condition
 from crm.auth.models import User, user_territories
+from crm.common.pagination import Page
 from crm.extensions import db
 from crm.leads.models import Campaign, Channel, Lead, LeadContact
 from crm.leads.services import search_condition
@@ -87,16 +89,43 @@ def filtered_leads(user, filters: LeadFilters):
 
 
 def lead_list_stmt(user, filters: LeadFilters):
-    """The list page's query: newest first, with what every row shows loaded in the same round trip.
+    """The leads matching ``filters``, newest first, with what every row shows loaded in the same round trip.
 
-    Territory and campaign are joined by the model; the owner is joined here, so a
-    page of 10 rows and one of 100 cost the same number of queries.
+    Newest first is by id, not created_at: the same order, and every index on the
+    table already holds the id. Territory, campaign and owner are joined, so a page
+    of 10 rows and one of 100 cost the same number of queries.
     """
     return (
         filtered_leads(user, filters)
         .options(joinedload(Lead.assignee), joinedload(Lead.territory), joinedload(Lead.campaign))
-        .order_by(Lead.created_at.desc(), Lead.id.desc())
+        .order_by(Lead.id.desc())
     )
+
+
+def lead_page(user, filters: LeadFilters, page_arg, size: int | None = None) -> Page:
+    """One page of the list: a COUNT, then the page's rows in one query, whatever the page size.
+
+    The page's ids are picked first, from the indexes alone, and only those rows are
+    read and joined: sorting a manager's 200,000 leads by id costs a few
+    milliseconds, sorting the full joined rows a few hundred.
+    """
+    size = size or current_app.config["PAGE_SIZE"]
+    try:
+        number = max(1, int(page_arg or 1))
+    except (TypeError, ValueError):
+        number = 1
+    matching = filtered_leads(user, filters)
+    total = db.session.scalar(matching.with_only_columns(func.count()).order_by(None))
+    page_ids = (
+        matching.with_only_columns(Lead.id).order_by(Lead.id.desc()).limit(size).offset((number - 1) * size)
+    ).scalar_subquery()
+    stmt = (
+        select(Lead)
+        .where(Lead.id.in_(page_ids))
+        .options(joinedload(Lead.assignee), joinedload(Lead.territory), joinedload(Lead.campaign))
+        .order_by(Lead.id.desc())
+    )
+    return Page(items=list(db.session.scalars(stmt).unique()), number=number, size=size, total=total)
 
 
 def lead_export_stmt(user, filters: LeadFilters):

@@ -13,7 +13,6 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from crm.access.roles import Role, roles_required
-from crm.common.pagination import paginate
 from crm.common.phones import format_phone
 from crm.common.time import utcnow
 from crm.extensions import db
@@ -51,7 +50,7 @@ def index():
     filters = queries.LeadFilters.from_args(request.args)
     size = request.args.get("size", type=int)
     size = min(max(size, 10), 100) if size else None
-    page = paginate(queries.lead_list_stmt(current_user, filters), request.args.get("page"), size)
+    page = queries.lead_page(current_user, filters, request.args.get("page"), size)
     territory = db.session.get(Territory, filters.territory) if filters.territory else None
     return render_template(
         "leads/list.html",
@@ -60,6 +59,7 @@ def index():
         size=size,
         selected_territory=territory,
         machine=Lead.__machine__,
+        state_labels={s.code: str(s.label) for s in Lead.__machine__.states},
         owners=queries.owner_choices(current_user),
         campaigns=queries.campaign_choices(),
         channels=list(Channel),
