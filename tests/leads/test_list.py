@@ -4,6 +4,7 @@ the XLSX export, and a page that costs the same number of queries for 10 rows as
 from __future__ import annotations
 
 import itertools
+import re
 from contextlib import contextmanager
 from datetime import date
 from io import BytesIO
@@ -97,8 +98,6 @@ def signed_in(app, user, locale: str | None = None):
 
 
 def listed_ids(response) -> set[int]:
-    import re
-
     assert response.status_code == 200, response.status_code
     return {int(m) for m in re.findall(r'data-lead="(\d+)"', response.get_data(as_text=True))}
 
@@ -342,3 +341,25 @@ def test_export_above_the_cap_asks_to_narrow_the_filters(app, people, leads):
         assert _export(client, "?channel=web")[1:]  # two rows: under the cap
     finally:
         app.config["LEAD_EXPORT_MAX_ROWS"] = 50_000
+
+
+def test_a_large_list_counts_up_to_a_limit_and_still_pages_newest_first(app, people, monkeypatch):
+    from crm.leads import queries
+
+    monkeypatch.setattr(queries, "COUNT_LIMIT", 5)
+    campaign = gen_campaign(app)
+    ids = sorted((gen_lead(app, people["admin"].id, campaign, territory="440305") for _ in range(25)), reverse=True)
+    gen_lead(app, people["admin"].id, campaign, territory="110101")  # outside the manager's reach
+    client = signed_in(app, people["manager"], "en")
+
+    def shown(response):
+        assert response.status_code == 200
+        return [int(m) for m in re.findall(r'data-lead="(\d+)"', response.get_data(as_text=True))]
+
+    first = client.get("/leads/?size=10&territory=440000")
+    assert "More than 20" in first.get_data(as_text=True)  # counted two pages ahead: enough for "Next"
+    assert shown(first) == ids[:10]
+    second = client.get("/leads/?size=10&page=2&territory=440000")
+    assert "25 in total" in second.get_data(as_text=True)
+    assert shown(second) == ids[10:20]
+    assert shown(client.get("/leads/?size=10&page=3&territory=440000")) == ids[20:]
