@@ -27,10 +27,18 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def lead_url_builder():
-    """A function lead id → the lead's page; the generic workflow page until the lead page exists."""
+    """A function lead id → the lead's page; the generic workflow page until the lead page exists.
+
+    The URL is built once and the id spliced in: a list of 100 leads would
+    otherwise spend a millisecond in ``url_for``.
+    """
+    sentinel = 987654321
     if "leads.detail" in current_app.view_functions:
-        return lambda lead_id: url_for("leads.detail", lead_id=lead_id)
-    return lambda lead_id: url_for("workflow.record", workflow="leads", record_id=lead_id)
+        template = url_for("leads.detail", lead_id=sentinel)
+    else:
+        template = url_for("workflow.record", workflow="leads", record_id=sentinel)
+    before, after = template.split(str(sentinel), 1)
+    return lambda lead_id: f"{before}{int(lead_id)}{after}"
 
 
 def sla_filter_labels() -> dict[str, str]:
