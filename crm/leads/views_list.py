@@ -74,7 +74,15 @@ def index():
         sla_labels=sla_filter_labels(),
         lead_url=lead_url_builder(),
         pool_url=url_for("leads.pool") if "leads.pool" in current_app.view_functions else None,
+        new_url=_new_lead_url(),
     )
+
+
+def _new_lead_url() -> str | None:
+    """The "new lead" form, when it exists and the user may use it (its view says who may)."""
+    view = current_app.view_functions.get("leads.new")
+    allowed = getattr(view, "allowed_roles", frozenset())
+    return url_for("leads.new") if view is not None and current_user.role in allowed else None
 
 
 def _shanghai_date(instant):
