@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 
 from flask import current_app
 from sqlalchemy import func, select, true
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload, load_only, selectinload
 
 from crm.access.roles import Role
 from crm.access.scoping import scoped, territory_condition
@@ -102,6 +102,26 @@ def lead_list_stmt(user, filters: LeadFilters):
     )
 
 
+# What a row of the list shows, and nothing else: a page is read, never written.
+ROW_COLUMNS = (
+    load_only(
+        Lead.id,
+        Lead.company_name,
+        Lead.territory_code,
+        Lead.campaign_id,
+        Lead.assignee_id,
+        Lead.in_pool,
+        Lead.next_touch_on,
+        Lead._state,
+        Lead.sla_status,
+        Lead.sla_due_at,
+        Lead.version,
+    ),
+    joinedload(Lead.territory).load_only(Territory.code, Territory.full_name),
+    joinedload(Lead.campaign).load_only(Campaign.id, Campaign.name),
+    joinedload(Lead.assignee).load_only(User.id, User.display_name),
+)
+
 # Counting stops here: "more than 10,000 leads" tells a manager as much as the exact figure,
 # and counting 200,000 index entries on every page view does not pay for itself.
 COUNT_LIMIT = 10_000
@@ -136,12 +156,7 @@ def lead_page(user, filters: LeadFilters, page_arg, size: int | None = None) -> 
         # "(…) IS 1" is the same condition, but one no index serves: SQLite walks the primary key.
         matching = select(Lead.id).where(matching.whereclause.is_(true()))
     page_ids = matching.order_by(Lead.id.desc()).limit(size).offset(offset)
-    stmt = (
-        select(Lead)
-        .where(Lead.id.in_(page_ids.scalar_subquery()))
-        .options(joinedload(Lead.assignee), joinedload(Lead.territory), joinedload(Lead.campaign))
-        .order_by(Lead.id.desc())
-    )
+    stmt = select(Lead).where(Lead.id.in_(page_ids.scalar_subquery())).options(*ROW_COLUMNS).order_by(Lead.id.desc())
     items = list(db.session.scalars(stmt).unique())
     return LeadPage(items=items, number=number, size=size, total=min(counted, limit), capped=capped)
 
@@ -151,15 +166,16 @@ def lead_export_stmt(user, filters: LeadFilters):
     return lead_list_stmt(user, filters).options(selectinload(Lead.contacts).selectinload(LeadContact.phones))
 
 
-def owner_choices(user) -> list[User]:
-    """Owners to filter by: active reps and managers working inside the user's reach (and the user)."""
-    stmt = select(User).where(User.active.is_(True), User.role.in_([Role.REP, Role.MANAGER]))
+def owner_choices(user) -> list[tuple[int, str]]:
+    """(id, name) of owners to filter by: active reps and managers working inside the user's reach, and the user."""
+    stmt = select(User.id, User.display_name).where(User.active.is_(True), User.role.in_([Role.REP, Role.MANAGER]))
     if user.role not in (Role.ADMIN, Role.SERVICE):
         inside = select(user_territories.c.user_id).where(territory_condition(user, user_territories.c.territory_code))
         stmt = stmt.where((User.id == user.id) | User.id.in_(inside))
-    return list(db.session.scalars(stmt.order_by(User.display_name, User.id)))
+    return [tuple(row) for row in db.session.execute(stmt.order_by(User.display_name, User.id))]
 
 
-def campaign_choices() -> list[Campaign]:
-    """Campaigns to filter by, the most recent first."""
-    return list(db.session.scalars(select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())))
+def campaign_choices() -> list[tuple[int, str]]:
+    """(id, name) of campaigns to filter by, the most recent first."""
+    stmt = select(Campaign.id, Campaign.name).order_by(Campaign.created_at.desc(), Campaign.id.desc())
+    return [tuple(row) for row in db.session.execute(stmt)]
