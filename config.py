@@ -85,6 +85,10 @@ class Config:
 
     SCHEDULER_ENABLED = True
     PAGE_SIZE = 50
+    # Lead import: upload size cap; files with more rows than this import in the scheduler process.
+    LEAD_IMPORT_MAX_BYTES = int(os.environ.get("LEAD_IMPORT_MAX_BYTES", str(20 * 1024 * 1024)))
+    LEAD_IMPORT_BACKGROUND_ROWS = int(os.environ.get("LEAD_IMPORT_BACKGROUND_ROWS", "2000"))
+    LEAD_IMPORT_POLL_SECONDS = int(os.environ.get("LEAD_IMPORT_POLL_SECONDS", "5"))
     # An XLSX export of the lead list holds at most this many rows; beyond it the user narrows the filters.
     LEAD_EXPORT_MAX_ROWS = int(os.environ.get("LEAD_EXPORT_MAX_ROWS", "50000"))
 

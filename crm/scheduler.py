@@ -41,6 +41,13 @@ def run_sla_sweep():
     )
 
 
+def run_lead_imports():
+    """Import the large lead lists users queued (see crm.leads.importer), one after another."""
+    from crm.leads.importer import run_queued_imports
+
+    return run_queued_imports()
+
+
 def _in_app_context(app: Flask, job):
     def run():
         with app.app_context():
@@ -71,6 +78,12 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
         "interval",
         seconds=app.config["NOTIFY_DELIVERY_SECONDS"],
         id="deliver_notifications",
+    )
+    scheduler.add_job(
+        _in_app_context(app, run_lead_imports),
+        "interval",
+        seconds=app.config["LEAD_IMPORT_POLL_SECONDS"],
+        id="lead_imports",
     )
     scheduler.add_job(
         _in_app_context(app, prune_security_tables),

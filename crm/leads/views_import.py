@@ -1,1 +1,171 @@
-from crm.leads.blueprint import bp  # noqa: F401
+"""Lead import pages: upload, column mapping, dry-run preview, import (in the request or by the scheduler), progress."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from crm.access.roles import Role, roles_required
+from crm.extensions import db
+from crm.leads import importer
+from crm.leads.blueprint import bp
+from crm.leads.imports_models import ImportStatus, LeadImport
+from crm.leads.models import Campaign
+
+IMPORTERS = (Role.ADMIN, Role.MANAGER, Role.REP)
+ALLOWED_SUFFIXES = {".csv", ".xlsx"}
+
+
+def _job_or_404(import_id: int) -> LeadImport:
+    """An import is seen by the person who uploaded it, and by administrators."""
+    job = db.session.get(LeadImport, import_id)
+    if job is None or (job.created_by_id != current_user.id and current_user.role != Role.ADMIN):
+        abort(404)
+    return job
+
+
+def _campaigns():
+    return list(db.session.scalars(select(Campaign).order_by(Campaign.id.desc())))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@roles_required(*IMPORTERS)
+def import_upload():
+    if request.method == "POST":
+        upload = request.files.get("file")
+        campaign = db.session.get(Campaign, request.form.get("campaign_id", type=int) or 0)
+        suffix = Path(upload.filename or "").suffix.lower() if upload else ""
+        limit = current_app.config.get("LEAD_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
+        if campaign is None:
+            flash(_("Choose the campaign the list came from."), "danger")
+        elif upload is None or not upload.filename:
+            flash(_("Choose a CSV or XLSX file."), "danger")
+        elif suffix not in ALLOWED_SUFFIXES:
+            flash(_("Only CSV and XLSX files can be imported."), "danger")
+        else:
+            name = f"{secrets.token_hex(16)}{suffix}"
+            path = importer.imports_dir() / name
+            upload.save(path)
+            if path.stat().st_size > limit:
+                path.unlink()
+                message = _("The file is larger than %(mb)d MB. Split it and import the parts.", mb=limit // 2**20)
+                flash(message, "danger")
+            else:
+                try:
+                    headers, _rows = importer.read_table(path)
+                except importer.ImportFileError as error:
+                    path.unlink()
+                    flash(error.message, "danger")
+                else:
+                    job = LeadImport(
+                        file_name=name,
+                        original_name=Path(upload.filename).name[:255],
+                        campaign_id=campaign.id,
+                        created_by_id=current_user.id,
+                        mapping_json=json.dumps(importer.guess_mapping(headers)),
+                    )
+                    db.session.add(job)
+                    db.session.commit()
+                    return redirect(url_for("leads.import_mapping", import_id=job.id))
+    return render_template("leads/import_upload.html", campaigns=_campaigns())
+
+
+@bp.route("/import/<int:import_id>/mapping", methods=["GET", "POST"])
+@roles_required(*IMPORTERS)
+def import_mapping(import_id):
+    job = _job_or_404(import_id)
+    if job.status not in (ImportStatus.UPLOADED, ImportStatus.PREVIEWED):
+        return redirect(url_for("leads.import_job", import_id=job.id))
+    headers, rows = importer.read_table(importer.job_path(job))
+    sample = [row for _n, row in zip(range(3), rows, strict=False)]
+    if request.method == "POST":
+        mapping = {}
+        for name in importer.FIELDS:
+            value = request.form.get(f"map_{name}", "")
+            if value.isdigit() and int(value) < len(headers):
+                mapping[name] = int(value)
+        campaign_id = request.form.get("campaign_id", type=int)
+        if campaign_id and db.session.get(Campaign, campaign_id) is not None:
+            job.campaign_id = campaign_id
+        if "company_name" not in mapping:
+            flash(_("Choose the column with the company name."), "danger")
+        elif not {"province", "city", "county", "region", "address"} & set(mapping):
+            flash(_("Choose the column(s) with the province, city or county."), "danger")
+        else:
+            if "region" not in mapping and "address" in mapping and not {"province", "city", "county"} & set(mapping):
+                mapping["region"] = mapping["address"]
+            job.mapping_json = json.dumps(mapping)
+            plan = importer.plan_import(importer.job_path(job), mapping, current_user._get_current_object())
+            job.report_json = json.dumps(plan.report(), ensure_ascii=False)
+            job.total_rows = len(plan.rows)
+            job.status = ImportStatus.PREVIEWED
+            db.session.commit()
+            return redirect(url_for("leads.import_preview", import_id=job.id))
+    return render_template(
+        "leads/import_mapping.html",
+        job=job,
+        headers=headers,
+        sample=sample,
+        mapping=job.mapping,
+        labels=importer.field_labels(),
+        campaigns=_campaigns(),
+    )
+
+
+@bp.route("/import/<int:import_id>/preview")
+@roles_required(*IMPORTERS)
+def import_preview(import_id):
+    job = _job_or_404(import_id)
+    if job.status != ImportStatus.PREVIEWED:
+        return redirect(url_for("leads.import_job", import_id=job.id))
+    report = job.report
+    issues = [importer.Issue(**issue) for issue in report.get("issues", [])]
+    return render_template("leads/import_preview.html", job=job, report=report, issues=issues)
+
+
+@bp.route("/import/<int:import_id>/run", methods=["POST"])
+@roles_required(*IMPORTERS)
+def import_run(import_id):
+    job = _job_or_404(import_id)
+    if job.status != ImportStatus.PREVIEWED:
+        return redirect(url_for("leads.import_job", import_id=job.id))
+    job.include_duplicates = bool(request.form.get("include_duplicates"))
+    report = job.report
+    rows = report.get("new", 0) + (report.get("duplicates", 0) if job.include_duplicates else 0)
+    if rows > current_app.config.get("LEAD_IMPORT_BACKGROUND_ROWS", 2000):
+        # Large files go to the scheduler process, so that no web worker is tied up for long.
+        job.status = ImportStatus.QUEUED
+        job.total_rows, job.processed_rows = rows, 0
+        db.session.commit()
+        flash(_("The import has started. You can leave this page; it goes on."), "info")
+    else:
+        job.status = ImportStatus.RUNNING
+        db.session.commit()
+        try:
+            count = importer.run_import_job(job, current_user._get_current_object())
+        except Exception:  # the job row carries the message; nothing was imported
+            current_app.logger.exception("lead import %s failed", import_id)
+        else:
+            flash(_("%(n)d leads imported.", n=count), "success")
+    return redirect(url_for("leads.import_job", import_id=import_id))
+
+
+@bp.route("/import/<int:import_id>")
+@roles_required(*IMPORTERS)
+def import_job(import_id):
+    job = _job_or_404(import_id)
+    return render_template("leads/import_job.html", job=job, progress=importer.job_progress(job))
+
+
+@bp.route("/import/<int:import_id>/progress")
+@roles_required(*IMPORTERS)
+def import_progress(import_id):
+    """The progress fragment htmx polls while the scheduler imports the file."""
+    job = _job_or_404(import_id)
+    return render_template("leads/import_progress.html", job=job, progress=importer.job_progress(job))

@@ -1,0 +1,427 @@
+"""Importing trade-show and phone lists: messy files, the exact per-row report, all or nothing, background jobs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from flask_babel import force_locale
+from openpyxl import Workbook
+from sqlalchemy import func, select
+
+from crm.access.roles import Role
+from crm.auth.models import User
+from crm.common.phones import normalize_phone
+from crm.extensions import db
+from crm.leads import importer
+from crm.leads.importer import fast_initials, fast_phone, guess_mapping, import_plan, plan_import, split_phones
+from crm.leads.imports_models import ImportStatus, LeadImport
+from crm.leads.models import Campaign, Channel, ContactPhone, Lead, LeadContact
+from crm.leads.services import ContactInput, create_lead, find_duplicates, pinyin_initials
+from crm.workflow.models import WorkflowHistory
+from tests.helpers import csrf_token, login, valid_uscc
+
+HEADER = ["企业名称", "联系人", "手机/电话", "统一社会信用代码", "所在地区", "备注"]
+
+
+def write_csv(path, rows, header=HEADER, encoding="utf-8"):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_bytes(buffer.getvalue().encode(encoding))
+    return path
+
+
+@pytest.fixture
+def campaign_id(app):
+    with app.app_context():
+        campaign = Campaign(name="2026 成都药交会", channel=Channel.TRADE_SHOW)
+        db.session.add(campaign)
+        db.session.commit()
+        return campaign.id
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user(Role.ADMIN)
+
+
+def counts() -> tuple[int, int, int, int]:
+    return (
+        db.session.scalar(select(func.count(Lead.id))),
+        db.session.scalar(select(func.count(LeadContact.id))),
+        db.session.scalar(select(func.count(ContactPhone.id))),
+        db.session.scalar(select(func.count(WorkflowHistory.id))),
+    )
+
+
+def report(plan):
+    return [(i.row, i.column, i.message, "error" if i.error else "warning") for i in plan.issues]
+
+
+BAD_USCC = "91440300MA5ABCDE1X"
+NOT_A_PHONE = "is not a valid phone number: give a mobile, or a landline with its area code."
+
+
+@pytest.fixture
+def messy_csv(tmp_path):
+    good = valid_uscc(7)
+    rows = [
+        ["深圳市南山康源医药有限公司", "张伟", "138 0013 8000", good, "广东省深圳市南山区", "展位A12"],
+        ["", "", "", "", "", ""],  # blank row: skipped silently
+        ["广州白云百草堂药业有限公司", "李娜", "+86-139-0013-9000 / 0755-8600 1234", "", "广州 白云", ""],
+        ["东莞健民医药", "王强", "１３７００１３７０００", "", "东莞市", ""],
+        ["佛山禅城新药房", "赵敏", "123", "", "佛山禅城", ""],  # row 6: bad phone
+        ["珠海香洲医疗器械", "钱芳", "13600136000", BAD_USCC, "珠海市香洲区", ""],  # row 7: bad USCC
+        ["深圳市南山康源医药（有限公司）", "张伟", "13500135000", "", "深圳南山区", ""],  # row 8: same name as row 2
+        ["汕头金平医药", "孙丽", "13800138000, 13400134000", "", "汕头金平", ""],  # row 9: same phone as row 2
+        ["", "周杰", "13300133000", "", "深圳", ""],  # row 10: no company
+        ["火星医药", "吴刚", "13200132000", "", "火星基地", ""],  # row 11: unknown place
+        ["", "", "", "", "", ""],
+    ]
+    return write_csv(tmp_path / "展会名单.csv", rows)
+
+
+def test_headers_are_guessed_in_chinese_and_english():
+    assert guess_mapping(HEADER) == {
+        "company_name": 0,
+        "contact": 1,
+        "phone": 2,
+        "uscc": 3,
+        "region": 4,
+        "notes": 5,
+    }
+    assert guess_mapping(["Company", "Contact", "Mobile", "USCC", "Province", "City", "County", "Products"]) == {
+        "company_name": 0,
+        "contact": 1,
+        "phone": 2,
+        "uscc": 3,
+        "province": 4,
+        "city": 5,
+        "county": 6,
+        "products": 7,
+    }
+
+
+@pytest.mark.parametrize(
+    ("cell", "numbers", "bad"),
+    [
+        ("138 0013 8000", ["+8613800138000"], []),
+        ("+86-138-0013-8000", ["+8613800138000"], []),
+        ("１３８００１３８０００", ["+8613800138000"], []),
+        ("0755-8600 1234", ["+8675586001234"], []),
+        ("13800138000 13900139000", ["+8613800138000", "+8613900139000"], []),
+        ("138 0013 8000 0755 8600 1234", ["+8613800138000", "+8675586001234"], []),
+        ("13800138000、13900139000；13700137000", ["+8613800138000", "+8613900139000", "+8613700137000"], []),
+        ("13800138000/123", ["+8613800138000"], ["123"]),
+        ("13800138000,13800138000", ["+8613800138000"], []),
+    ],
+)
+def test_phone_cells_with_several_numbers_in_mixed_formats(cell, numbers, bad):
+    import unicodedata
+
+    assert split_phones(unicodedata.normalize("NFKC", cell)) == (numbers, bad)
+
+
+def test_the_mobile_shortcut_agrees_with_phonenumbers():
+    samples = [f"1{p}{n:08d}" for p in range(30, 100) for n in (0, 12345678, 99999999)]
+    samples += ["+86 138 0013 8000", "008613800138000", "14012345678", "19212345678", "0755 86001234"]
+    for sample in samples:
+        assert fast_phone(sample) == normalize_phone(sample), sample
+
+
+def test_fast_initials_agree_with_pypinyin():
+    names = [
+        "北京同仁堂医药有限公司",
+        "长沙重行乐药业",
+        "深圳市南山康源医药",
+        "ABC 医药 2号店",
+        "广州白云百草堂",
+        "厦门银行大药房",
+    ]
+    for name in names:
+        assert fast_initials(name) == pinyin_initials(name), name
+
+
+def test_dry_run_reports_each_row_exactly_and_writes_nothing(app, admin, messy_csv, campaign_id):
+    with app.test_request_context(), force_locale("en"):
+        actor = db.session.get(User, admin.id)
+        before = counts()
+        plan = plan_import(messy_csv, guess_mapping(HEADER), actor)
+        assert report(plan) == [
+            (
+                6,
+                "手机/电话",
+                "“123” is not a valid phone number: give a mobile, or a landline with its area code.",
+                "error",
+            ),
+            (7, "统一社会信用代码", f"The unified social credit code {BAD_USCC} is not valid.", "error"),
+            (8, "企业名称", "same company name as row 2", "warning"),
+            (9, "手机/电话", "same phone number as row 2", "warning"),
+            (10, "企业名称", "Enter the company name.", "error"),
+            (11, "所在地区", "“火星基地” is not in the territory list.", "error"),
+        ]
+        assert plan.issues[0].text() == (
+            "Row 6, 手机/电话: “123” is not a valid phone number: give a mobile, or a landline with its area code."
+        )
+        assert plan.summary() == {"new": 3, "duplicates": 2, "errors": 4, "blank": 2}
+        by_row = {r.row: r for r in plan.rows}
+        assert by_row[2].territory_code == "440305"
+        assert by_row[4].territory_code == "440111"  # 广州 白云 → 白云区
+        assert by_row[4].phones == ["+8613900139000", "+8675586001234"]
+        assert by_row[5].phones == ["+8613700137000"]  # full-width digits
+        assert by_row[5].territory_code == "441900"
+        assert by_row[8].territory_code == "440305"
+        assert counts() == before
+
+
+def test_import_creates_leads_with_owner_state_sla_and_history(app, admin, make_user, messy_csv, campaign_id):
+    rep = make_user(Role.REP, territories=["440305"])
+    with app.app_context():
+        actor = db.session.get(User, admin.id)
+        plan = plan_import(messy_csv, guess_mapping(HEADER), actor)
+        assert import_plan(plan, actor, campaign_id) == 3  # duplicates skipped
+        db.session.commit()
+        leads = {lead.company_name: lead for lead in db.session.scalars(select(Lead))}
+        assert sorted(leads) == ["东莞健民医药", "广州白云百草堂药业有限公司", "深圳市南山康源医药有限公司"]
+        nanshan = leads["深圳市南山康源医药有限公司"]
+        assert (nanshan.state, nanshan.assignee_id, nanshan.in_pool) == ("new", rep.id, False)
+        assert nanshan.sla_status == "ok"
+        assert nanshan.sla_due_at is not None
+        assert nanshan.name_initials == pinyin_initials(nanshan.company_name)
+        assert [c.name for c in nanshan.contacts] == ["张伟"]
+        assert [p.e164 for p in nanshan.contacts[0].phones] == ["+8613800138000"]
+        assert leads["东莞健民医药"].in_pool  # nobody covers 东莞
+        history = db.session.execute(
+            select(
+                WorkflowHistory.event, WorkflowHistory.to_state, WorkflowHistory.actor_id, WorkflowHistory.comment
+            ).where(WorkflowHistory.record_id == nanshan.id, WorkflowHistory.workflow == "leads")
+        ).all()
+        assert history == [("create", "new", admin.id, "展位A12")]
+
+
+def test_duplicates_can_be_included(app, admin, messy_csv, campaign_id):
+    with app.app_context():
+        actor = db.session.get(User, admin.id)
+        plan = plan_import(messy_csv, guess_mapping(HEADER), actor)
+        assert import_plan(plan, actor, campaign_id, include_duplicates=True) == 5
+        db.session.commit()
+
+
+def test_duplicates_against_existing_leads_name_the_lead(app, admin, tmp_path, campaign_id):
+    with app.test_request_context(), force_locale("en"):
+        actor = db.session.get(User, admin.id)
+        existing = create_lead(
+            actor,
+            company_name="惠州惠城医药有限公司",
+            territory_code="441302",
+            campaign_id=campaign_id,
+            contacts=[ContactInput("陈静", phones=["13100131000"])],
+        )
+        db.session.commit()
+        path = write_csv(
+            tmp_path / "list.csv",
+            [
+                ["惠州惠城医药", "陈静", "131 0013 1000", "", "惠州市惠城区", ""],
+                ["另一家医药", "刘洋", "13100131000", "", "惠州 惠城", ""],
+            ],
+        )
+        plan = plan_import(path, guess_mapping(HEADER), actor)
+        expected = f"looks like existing lead #{existing.id} 惠州惠城医药有限公司"
+        assert report(plan) == [
+            (2, "手机/电话", f"{expected} (same phone number)", "warning"),
+            (2, "企业名称", f"{expected} (same company name)", "warning"),
+            (3, "手机/电话", "same phone number as row 2", "warning"),
+            (3, "手机/电话", f"{expected} (same phone number)", "warning"),
+        ]
+        # The bulk check finds what find_duplicates finds, row by row.
+        for row in plan.rows:
+            assert row.duplicate == bool(
+                find_duplicates(company_name=row.company_name, uscc=row.uscc, phones=row.phones)
+            )
+        assert plan.summary()["duplicates"] == 2
+
+
+def test_gbk_csv_and_xlsx_read_the_same(app, admin, tmp_path):
+    rows = [
+        ["深圳福田医药有限公司", "黄磊", "13800138001", "", "广东省 深圳市 福田区", "老客户介绍"],
+        ["", None, None, None, None, None],
+        ["广州天河药业", "林峰", 13900139001, "", "广州天河", ""],
+    ]
+    gbk = write_csv(tmp_path / "gbk.csv", [[c or "" for c in r] for r in rows], encoding="gbk")
+    bom = write_csv(tmp_path / "bom.csv", [[c or "" for c in r] for r in rows], encoding="utf-8-sig")
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER)
+    for row in rows:
+        sheet.append(row)
+    xlsx = tmp_path / "list.xlsx"
+    workbook.save(xlsx)
+    with app.app_context():
+        actor = db.session.get(User, admin.id)
+        results = []
+        for path in (gbk, bom, xlsx):
+            headers, _rows = importer.read_table(path)
+            assert headers == HEADER
+            plan = plan_import(path, guess_mapping(headers), actor)
+            results.append([(r.row, r.company_name, r.phones, r.territory_code, r.notes) for r in plan.rows])
+        assert results[0] == results[1] == results[2]
+        assert results[0] == [
+            (2, "深圳福田医药有限公司", ["+8613800138001"], "440304", "老客户介绍"),
+            (4, "广州天河药业", ["+8613900139001"], "440106", None),
+        ]
+
+
+def test_a_failure_mid_way_leaves_the_database_unchanged(app, admin, tmp_path, campaign_id, monkeypatch):
+    rows = [[f"测试医药{i}有限公司", f"联系人{i}", f"1380000{i:04d}", "", "深圳南山", ""] for i in range(30)]
+    path = write_csv(tmp_path / "big.csv", rows)
+    monkeypatch.setattr(importer, "BATCH", 10)
+    real_insert = importer.engine.start_many
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk full on row 21")
+        return real_insert(*args, **kwargs)
+
+    monkeypatch.setattr(importer.engine, "start_many", failing)
+    with app.app_context():
+        actor = db.session.get(User, admin.id)
+        before = counts()
+        plan = plan_import(path, guess_mapping(HEADER), actor)
+        with pytest.raises(RuntimeError):
+            import_plan(plan, actor, campaign_id)
+        db.session.rollback()
+        assert counts() == before
+
+
+def test_owners_follow_pick_owner_round_robin(app, admin, make_user, tmp_path, campaign_id):
+    first = make_user(Role.REP, territories=["440305"])
+    second = make_user(Role.REP, territories=["440305"])
+    manager = make_user(Role.MANAGER, territories=["440000"])
+    rows = [[f"轮换医药{i}", "某人", "", "", "深圳南山" if i < 4 else "广东 韶关", ""] for i in range(6)]
+    path = write_csv(tmp_path / "rr.csv", rows)
+    with app.app_context():
+        actor = db.session.get(User, admin.id)
+        import_plan(plan_import(path, guess_mapping(HEADER), actor), actor, campaign_id)
+        db.session.commit()
+        owners = list(db.session.scalars(select(Lead.assignee_id).order_by(Lead.id)))
+    assert owners == [first.id, second.id, first.id, second.id, manager.id, manager.id]
+
+
+def test_reps_import_only_into_their_territories(app, make_user, tmp_path, campaign_id):
+    rep = make_user(Role.REP, territories=["440300"])
+    path = write_csv(
+        tmp_path / "rep.csv",
+        [
+            ["南山新药", "甲", "13800138002", "", "南山区", ""],  # 南山区 exists twice (深圳, 鹤岗): the rep's wins
+            ["广州越秀药房", "乙", "13800138003", "", "广州越秀", ""],
+        ],
+    )
+    with app.test_request_context(), force_locale("en"):
+        actor = db.session.get(User, rep.id)
+        plan = plan_import(path, guess_mapping(HEADER), actor)
+        assert report(plan) == [(3, "所在地区", "广东省 广州市 越秀区 is outside your territories.", "error")]
+        assert import_plan(plan, actor, campaign_id) == 1
+        db.session.commit()
+        lead = db.session.scalars(select(Lead)).one()
+        assert (lead.territory_code, lead.assignee_id) == ("440305", rep.id)
+
+
+# --- pages and the background job ---
+
+
+def upload(client, path, campaign_id):
+    with open(path, "rb") as fh:
+        return client.post(
+            "/leads/import",
+            data={"file": (fh, path.name), "campaign_id": str(campaign_id), "csrf_token": csrf_token(client)},
+            content_type="multipart/form-data",
+        )
+
+
+def test_small_file_through_the_pages(app, client, admin, messy_csv, campaign_id):
+    login(client, admin)
+    response = upload(client, messy_csv, campaign_id)
+    assert response.status_code == 302
+    mapping_url = response.headers["Location"]
+    page = client.get(mapping_url).get_data(as_text=True)
+    assert "所在地区" in page
+    job_id = int(re.search(r"/import/(\d+)/", mapping_url).group(1))
+    data = {"csrf_token": csrf_token(client)}
+    data.update({f"map_{k}": str(v) for k, v in guess_mapping(HEADER).items()})
+    response = client.post(mapping_url, data=data)
+    assert response.status_code == 302
+    preview = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "展会名单.csv" in preview
+    assert "123" in preview
+    response = client.post(f"/leads/import/{job_id}/run", data={"csrf_token": csrf_token(client)})
+    assert response.status_code == 302
+    with app.app_context():
+        job = db.session.get(LeadImport, job_id)
+        assert (job.status, job.imported_count) == (ImportStatus.DONE, 3)
+        assert db.session.scalar(select(func.count(Lead.id))) == 3
+    assert client.get(f"/leads/import/{job_id}/progress").status_code == 200
+
+
+def test_large_file_waits_for_the_scheduler_and_completes(app, client, admin, tmp_path, campaign_id, monkeypatch):
+    monkeypatch.setitem(app.config, "LEAD_IMPORT_BACKGROUND_ROWS", 5)
+    rows = [[f"后台医药{i}", f"人{i}", f"1390000{i:04d}", "", "深圳 福田", ""] for i in range(12)]
+    path = write_csv(tmp_path / "large.csv", rows)
+    login(client, admin)
+    mapping_url = upload(client, path, campaign_id).headers["Location"]
+    job_id = int(re.search(r"/import/(\d+)/", mapping_url).group(1))
+    data = {"csrf_token": csrf_token(client), **{f"map_{k}": str(v) for k, v in guess_mapping(HEADER).items()}}
+    client.post(mapping_url, data=data)
+    response = client.post(f"/leads/import/{job_id}/run", data={"csrf_token": csrf_token(client)})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(LeadImport, job_id).status == ImportStatus.QUEUED
+        assert db.session.scalar(select(func.count(Lead.id))) == 0
+    page = client.get(f"/leads/import/{job_id}").get_data(as_text=True)
+    assert f'hx-get="/leads/import/{job_id}/progress"' in page
+    seen = []
+    monkeypatch.setattr(importer, "BATCH", 5)
+    real = importer._progress_writer
+
+    def spy(job_id_, file):
+        write = real(job_id_, file)
+
+        def record(done, total):
+            write(done, total)
+            seen.append((done, total))
+
+        return record
+
+    monkeypatch.setattr(importer, "_progress_writer", spy)
+    with app.app_context():
+        assert importer.run_queued_imports() == f"#{job_id}: 12 leads"
+        assert importer.run_queued_imports() == "nothing queued"
+        job = db.session.get(LeadImport, job_id)
+        assert (job.status, job.imported_count, job.percent) == (ImportStatus.DONE, 12, 100)
+    assert seen == [(5, 12), (10, 12), (12, 12)]
+    fragment = client.get(f"/leads/import/{job_id}/progress").get_data(as_text=True)
+    assert "12" in fragment
+    assert "hx-get" not in fragment
+
+
+def test_distributors_and_service_may_not_import(app, client, make_user):
+    for role in (Role.DISTRIBUTOR, Role.SERVICE):
+        user = make_user(role)
+        login(client, user)
+        assert client.get("/leads/import").status_code == 403
+        client.post("/auth/logout", data={"csrf_token": csrf_token(client)})
+
+
+def test_another_users_import_answers_404(app, client, make_user, messy_csv, campaign_id):
+    owner = make_user(Role.REP, territories=["440300"])
+    other = make_user(Role.REP, territories=["440300"])
+    login(client, owner)
+    mapping_url = upload(client, messy_csv, campaign_id).headers["Location"]
+    client.post("/auth/logout", data={"csrf_token": csrf_token(client)})
+    login(client, other)
+    assert client.get(mapping_url).status_code == 404
