@@ -27,6 +27,7 @@ from pathlib import Path
 import phonenumbers
 from flask import current_app
 from flask_babel import gettext as _
+from pypinyin.core import Pinyin
 from pypinyin.pinyin_dict import pinyin_dict
 from sqlalchemy import func, insert, select, update
 
@@ -214,11 +215,20 @@ def _initial_of(readings: str) -> str | None:
 
 
 _INITIALS: dict[str, str | None] = {}
+_WORD_INITIALS: dict[str, str] = {}
+_SEGMENTER = Pinyin()
+
+
+def _word_initials(word: str) -> str:
+    found = _WORD_INITIALS.get(word)
+    if found is None:
+        found = _WORD_INITIALS[word] = pinyin_initials(word)
+    return found
 
 
 def fast_initials(name: str) -> str:
-    """``pinyin_initials`` by a per-character table; a name with a character of several initials
-    (长 chang/zhang, 行 hang/xing) goes through pypinyin's phrase rules instead."""
+    """``pinyin_initials``, fast: a per-character table when every character has one initial; otherwise
+    pypinyin's own word segmentation (so 银行 stays "yh" and 长沙 "cs") with each word converted once."""
     text = unicodedata.normalize("NFKC", name or "")
     out = []
     for ch in text:
@@ -233,7 +243,7 @@ def fast_initials(name: str) -> str:
         if letter == "":
             letter = _INITIALS[ch] = _initial_of(pinyin_dict[code])
         if letter is None:
-            return pinyin_initials(name)
+            return "".join(_word_initials(word) for word in _SEGMENTER.seg(text))
         out.append(letter)
     return "".join(out)
 
@@ -535,9 +545,7 @@ def plan_import(path: str | Path, mapping: dict[str, int], actor) -> ImportPlan:
             place = matcher.match(place_text)
             if place is None:
                 issues.append(
-                    Issue(
-                        number, place_column, _("“%(place)s” is not in the territory list.", place=place_text)
-                    )
+                    Issue(number, place_column, _("“%(place)s” is not in the territory list.", place=place_text))
                 )
             elif isinstance(place, list):
                 issues.append(
@@ -840,7 +848,7 @@ def run_import_job(job: LeadImport, actor) -> int:
         db.session.rollback()
         job = db.session.get(LeadImport, job_id)
         job.status = ImportStatus.FAILED
-        job.error_message = getattr(failure, "message", None) or _("The import failed; no lead was created.")
+        job.error_message = getattr(failure, "message", None) or _("The import failed.")
         job.finished_at = utcnow()
         db.session.commit()
         raise
