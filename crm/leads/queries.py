@@ -62,6 +62,10 @@ def _int(value: str) -> int | None:
 def filtered_leads(user, filters: LeadFilters):
     """A SELECT of the leads ``user`` may see that match ``filters``, without ordering or loading options."""
     stmt = scoped(Lead, user)
+    if filters.q and any(t.level == 1 for t in user.territories):
+        # A province holds most leads: scanning the table for the search beats reading
+        # every row through the territory index (35 ms against 175 ms over 200,000 leads).
+        stmt = scoped_leads_by_other_index(user)
     machine = Lead.__machine__
     if filters.state in {s.code for s in machine.states}:
         stmt = stmt.where(Lead._state == filters.state)
@@ -86,6 +90,28 @@ def filtered_leads(user, filters: LeadFilters):
     if condition is not None:
         stmt = stmt.where(condition)
     return stmt
+
+
+def not_by_index(condition):
+    """``condition`` as a filter on rows already found, not a way to find them (on SQLite).
+
+    SQLite's planner, without statistics on the values, takes any range for
+    selective: a province's territory range or "next touch on or before today" over
+    200,000 leads, which it then sorts (25–170 ms) instead of using the owner or
+    pool index. "(…) IS 1" is the same condition in a form no index serves.
+    PostgreSQL's statistics let it choose by itself, so it gets the condition as is.
+    """
+    if condition is None or db.engine.dialect.name != "sqlite":
+        return condition
+    return condition.is_(true())
+
+
+def scoped_leads_by_other_index(user):
+    """``scoped(Lead, user)`` for queries whose selective condition is not the territory (my leads, the pool)."""
+    stmt = scoped(Lead, user)
+    if stmt.whereclause is None:
+        return stmt
+    return select(Lead).where(not_by_index(stmt.whereclause))
 
 
 def lead_list_stmt(user, filters: LeadFilters):
@@ -139,8 +165,7 @@ def lead_page(user, filters: LeadFilters, page_arg, size: int | None = None) -> 
     sorting a manager's 200,000 joined rows to keep 50 took SQLite 300 ms. When
     more leads match than are counted, most of the table matches, and walking the
     primary key backwards finds the newest 50 at once; SQLite's planner cannot see
-    that (it would sort every match from the territory index), so it is given a
-    condition no index serves. PostgreSQL's statistics let it choose by itself.
+    that (it would sort every match from the territory index), see ``not_by_index``.
     """
     size = size or current_app.config["PAGE_SIZE"]
     try:
@@ -152,9 +177,9 @@ def lead_page(user, filters: LeadFilters, page_arg, size: int | None = None) -> 
     matching = filtered_leads(user, filters).with_only_columns(Lead.id).order_by(None)
     counted = db.session.scalar(select(func.count()).select_from(matching.limit(limit + 1).subquery()))
     capped = counted > limit
-    if capped and matching.whereclause is not None and db.engine.dialect.name == "sqlite":
-        # "(…) IS 1" is the same condition, but one no index serves: SQLite walks the primary key.
-        matching = select(Lead.id).where(matching.whereclause.is_(true()))
+    if capped and matching.whereclause is not None:
+        # Most leads match: walking the primary key backwards finds the newest at once.
+        matching = select(Lead.id).where(not_by_index(matching.whereclause))
     page_ids = matching.order_by(Lead.id.desc()).limit(size).offset(offset)
     stmt = select(Lead).where(Lead.id.in_(page_ids.scalar_subquery())).options(*ROW_COLUMNS).order_by(Lead.id.desc())
     items = list(db.session.scalars(stmt).unique())

@@ -13,6 +13,7 @@ from crm.access.scoping import scoped
 from crm.distributors.models import Distributor
 from crm.extensions import db
 from crm.leads.models import Lead
+from crm.leads.queries import not_by_index, scoped_leads_by_other_index
 from crm.leads.views_list import lead_url_builder
 from crm.leads.workflow import OPEN_STATES
 from crm.products.models import Product
@@ -58,9 +59,11 @@ def lead_home(user) -> LeadHome | None:
     if user.role not in (Role.REP, Role.MANAGER):
         return None
     today = local_today()
-    mine = scoped(Lead, user).where(Lead.assignee_id == user.id, Lead._state.in_(OPEN_STATES))
+    mine = scoped_leads_by_other_index(user).where(Lead.assignee_id == user.id, Lead._state.in_(OPEN_STATES))
     follow_ups = db.session.scalars(
-        mine.where(Lead.next_touch_on <= today).order_by(Lead.next_touch_on, Lead.id).limit(HOME_LIST_LIMIT)
+        mine.where(not_by_index(Lead.next_touch_on <= today))
+        .order_by(Lead.next_touch_on, Lead.id)
+        .limit(HOME_LIST_LIMIT)
     )
     overdue = db.session.scalars(
         mine.where(Lead.sla_status.in_((SlaStatus.WARNING, SlaStatus.BREACHED)))
@@ -68,9 +71,9 @@ def lead_home(user) -> LeadHome | None:
         .limit(HOME_LIST_LIMIT)
     )
     pool = db.session.scalars(
-        scoped(Lead, user)
+        scoped_leads_by_other_index(user)
         .where(Lead.in_pool.is_(True), Lead._state.in_(OPEN_STATES))
-        .order_by(Lead.pooled_at.desc(), Lead.id.desc())
+        .order_by(Lead.id.desc())
         .limit(HOME_POOL_LIMIT)
     )
     return LeadHome(

@@ -223,6 +223,17 @@ def test_search_by_name_initials_and_phone(app, people, leads, q, expected):
     assert listed_ids(response) == {leads[k] for k in expected}
 
 
+def test_a_province_manager_searches_within_the_province(app, people, leads):
+    client = signed_in(app, people["manager"])
+    assert listed_ids(client.get("/leads/", query_string={"q": "szns"})) == {leads["nanshan"]}
+    assert listed_ids(client.get("/leads/", query_string={"q": "bjtr"})) == set()
+    assert listed_ids(client.get("/leads/", query_string={"q": "医药", "state": "new"})) == {
+        leads["nanshan"],
+        leads["pool"],
+        leads["guangzhou"],
+    }
+
+
 def test_search_stays_inside_the_reach(app, people, leads):
     response = signed_in(app, people["rep"]).get("/leads/", query_string={"q": "bjtr"})
     assert listed_ids(response) == set()
