@@ -104,7 +104,8 @@ def run(url: str, rows: int, tmp: str) -> dict:
     from crm.access.roles import Role
     from crm.auth.models import User
     from crm.extensions import db
-    from crm.leads.importer import guess_mapping, import_plan, plan_import, read_table
+    from crm.leads import importer
+    from crm.leads.importer import guess_mapping, plan_import, read_table
     from crm.leads.models import Campaign, Channel, Lead
     from crm.territories.models import Territory
     from crm.territories.services import load_territories
@@ -143,7 +144,7 @@ def run(url: str, rows: int, tmp: str) -> dict:
         plan = plan_import(path, mapping, admin)
         plan_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        created = import_plan(plan, admin, campaign.id)
+        created = importer.import_plan(plan, admin, campaign.id)
         db.session.commit()
         import_seconds = time.perf_counter() - started
         total = db.session.scalar(select(func.count(Lead.id)))

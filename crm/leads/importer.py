@@ -28,6 +28,7 @@ import phonenumbers
 from flask import current_app
 from flask_babel import gettext as _
 from pypinyin.core import Pinyin
+from pypinyin.phrases_dict import phrases_dict
 from pypinyin.pinyin_dict import pinyin_dict
 from sqlalchemy import func, insert, select, update
 
@@ -209,14 +210,33 @@ def split_phones(cell: str) -> tuple[list[str], list[str]]:
     return unique, bad
 
 
-def _initial_of(readings: str) -> str | None:
-    letters = {unicodedata.normalize("NFKD", r)[0].lower() for r in readings.split(",") if r}
-    return letters.pop() if len(letters) == 1 else None
+def _first_letter(reading: str) -> str:
+    return unicodedata.normalize("NFKD", reading)[0].lower()
 
 
-_INITIALS: dict[str, str | None] = {}
+_INITIALS: dict[str, str | None] = {}  # character → its initial; None: depends on the word it is in
+_CONTEXT_CHARS: set[str] | None = None
 _WORD_INITIALS: dict[str, str] = {}
 _SEGMENTER = Pinyin()
+
+
+def _context_chars() -> set[str]:
+    """Characters that some phrase of pypinyin reads with another initial than their own (长沙, 银行)."""
+    global _CONTEXT_CHARS
+    if _CONTEXT_CHARS is None:
+        own: dict[str, str] = {}
+        found = set()
+        for phrase, readings in phrases_dict.items():
+            for ch, options in zip(phrase, readings, strict=False):
+                if ch not in own:
+                    raw = pinyin_dict.get(ord(ch))
+                    if raw is None:
+                        continue
+                    own[ch] = _first_letter(raw.split(",")[0])
+                if _first_letter(options[0]) != own[ch]:
+                    found.add(ch)
+        _CONTEXT_CHARS = found
+    return _CONTEXT_CHARS
 
 
 def _word_initials(word: str) -> str:
@@ -227,8 +247,8 @@ def _word_initials(word: str) -> str:
 
 
 def fast_initials(name: str) -> str:
-    """``pinyin_initials``, fast: a per-character table when every character has one initial; otherwise
-    pypinyin's own word segmentation (so 银行 stays "yh" and 长沙 "cs") with each word converted once."""
+    """``pinyin_initials``, fast: a character's own initial unless some phrase reads it otherwise; a name
+    with such a character goes through pypinyin's own segmentation (银行 "yh", 长沙 "cs"), each word once."""
     text = unicodedata.normalize("NFKC", name or "")
     out = []
     for ch in text:
@@ -236,15 +256,19 @@ def fast_initials(name: str) -> str:
             if ch.isalnum():
                 out.append(ch.lower())
             continue
-        code = ord(ch)
-        if code not in pinyin_dict:
-            continue
         letter = _INITIALS.get(ch, "")
         if letter == "":
-            letter = _INITIALS[ch] = _initial_of(pinyin_dict[code])
+            raw = pinyin_dict.get(ord(ch))
+            if raw is None:
+                letter = _INITIALS[ch] = "-"  # not a Han character: dropped, as pinyin_initials does
+            elif ch in _context_chars():
+                letter = _INITIALS[ch] = None
+            else:
+                letter = _INITIALS[ch] = _first_letter(raw.split(",")[0])
         if letter is None:
             return "".join(_word_initials(word) for word in _SEGMENTER.seg(text))
-        out.append(letter)
+        if letter != "-":
+            out.append(letter)
     return "".join(out)
 
 
@@ -741,11 +765,13 @@ def import_plan(
         ids = engine.start_many(Lead, records, actor, now=now, comments=[row.notes for row in batch])
         with_contact = [(lead_id, row) for lead_id, row in zip(ids, batch, strict=True) if row.contact]
         if with_contact:
-            contact_ids = list(
-                db.session.scalars(
-                    insert(contacts_table).returning(contacts_table.c.id, sort_by_parameter_order=True),
-                    [{"lead_id": lead_id, "name": row.contact, "title": row.title} for lead_id, row in with_contact],
-                )
+            contact_ids = engine.reserve_ids(contacts_table, len(with_contact))
+            db.session.execute(
+                insert(contacts_table),
+                [
+                    {"id": contact_id, "lead_id": lead_id, "name": row.contact, "title": row.title}
+                    for contact_id, (lead_id, row) in zip(contact_ids, with_contact, strict=True)
+                ],
             )
             phones = [
                 {"contact_id": contact_id, "lead_id": lead_id, "e164": e164}

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from flask import abort
 from flask_babel import gettext as _
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm.access.scoping import scoped
@@ -59,6 +59,24 @@ def start(record, actor, *, comment: str | None = None, now: datetime | None = N
     return _append_history(record, "create", None, machine.initial, actor, comment, None, now)
 
 
+def reserve_ids(table, count: int) -> list[int]:
+    """``count`` fresh primary keys of ``table`` for a bulk INSERT with explicit ids.
+
+    PostgreSQL: taken from the column's sequence, safe under concurrent inserts.
+    SQLite: max(id) + 1 …; safe because SQLite has one writer at a time, and a write
+    after a stale read of max(id) fails (SQLITE_BUSY_SNAPSHOT) instead of colliding.
+    """
+    if count <= 0:
+        return []
+    if db.engine.dialect.name == "postgresql":
+        sequence = db.session.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name})
+        return list(
+            db.session.scalars(text("SELECT nextval(:s) FROM generate_series(1, :n)"), {"s": sequence, "n": count})
+        )
+    first = (db.session.scalar(select(func.max(table.c.id))) or 0) + 1
+    return list(range(first, first + count))
+
+
 def start_many(
     model, records: list[dict], actor, *, now: datetime | None = None, comments: list[str | None] | None = None
 ) -> list[int]:
@@ -95,14 +113,15 @@ def start_many(
     }
     started["version"] = 1
     db.session.flush()  # whatever the caller added comes first
-    # Core INSERT on the table (attribute names → column names): the ORM's bulk path
-    # re-splices RETURNING rows per batch, which grows quadratically with the rows.
+    # Core INSERT on the table (attribute names → column names), with ids reserved
+    # up front: RETURNING in parameter order costs SQLite one statement per row.
     table, columns = model.__table__, {attr.key: attr.columns[0].key for attr in inspect(model).column_attrs}
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    rows = [{columns[key]: value for key, value in {**record, **started}.items()} for record in records]
-    ids = []
-    for start_at in range(0, len(rows), 1000):
-        ids += db.session.scalars(statement, rows[start_at : start_at + 1000]).all()
+    ids = reserve_ids(table, len(records))
+    rows = [
+        {"id": record_id, **{columns[key]: value for key, value in {**record, **started}.items()}}
+        for record_id, record in zip(ids, records, strict=True)
+    ]
+    db.session.execute(insert(table), rows)
     actor_id = actor.id if actor is not None else None
     db.session.execute(
         insert(WorkflowHistory),
