@@ -141,6 +141,11 @@ def test_fast_initials_agree_with_pypinyin():
         "ABC 医药 2号店",
         "广州白云百草堂",
         "厦门银行大药房",
+        "重庆长江和平医药",
+        "广州行知药业",
+        "佛山乐从大药房",
+        "Ｈ＆Ｋ 医疗（香港）",
+        "长春藏药行",
     ]
     for name in names:
         assert fast_initials(name) == pinyin_initials(name), name
