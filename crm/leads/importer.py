@@ -30,7 +30,7 @@ from flask_babel import gettext as _
 from pypinyin.core import Pinyin
 from pypinyin.phrases_dict import phrases_dict
 from pypinyin.pinyin_dict import pinyin_dict
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from crm.access.roles import Role
 from crm.auth.models import User, user_territories
@@ -766,8 +766,8 @@ def import_plan(
         with_contact = [(lead_id, row) for lead_id, row in zip(ids, batch, strict=True) if row.contact]
         if with_contact:
             contact_ids = engine.reserve_ids(contacts_table, len(with_contact))
-            db.session.execute(
-                insert(contacts_table),
+            engine.bulk_insert(
+                contacts_table,
                 [
                     {"id": contact_id, "lead_id": lead_id, "name": row.contact, "title": row.title}
                     for contact_id, (lead_id, row) in zip(contact_ids, with_contact, strict=True)
@@ -779,14 +779,14 @@ def import_plan(
                 for e164 in row.phones
             ]
             if phones:
-                db.session.execute(insert(ContactPhone.__table__), phones)
+                engine.bulk_insert(ContactPhone.__table__, phones)
         wanted = [
             {"lead_id": lead_id, "product_id": pid}
             for lead_id, row in zip(ids, batch, strict=True)
             for pid in row.product_ids
         ]
         if wanted:
-            db.session.execute(insert(lead_products), wanted)
+            engine.bulk_insert(lead_products, wanted)
         done += len(batch)
         if progress:
             progress(done, len(chosen))

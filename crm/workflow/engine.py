@@ -59,6 +59,27 @@ def start(record, actor, *, comment: str | None = None, now: datetime | None = N
     return _append_history(record, "create", None, machine.initial, actor, comment, None, now)
 
 
+def bulk_insert(table, rows: list[dict]) -> None:
+    """INSERT many rows of a Core table in the session's transaction, the fastest way the database offers.
+
+    PostgreSQL: COPY (psycopg's executemany sends one statement per row). SQLite:
+    executemany of one prepared statement. Every row must have the same keys.
+    """
+    if not rows:
+        return
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        names = list(rows[0])
+        columns = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in names)
+        quoted = connection.dialect.identifier_preparer.format_table(table)
+        cursor = connection.connection.driver_connection.cursor()
+        with cursor, cursor.copy(f"COPY {quoted} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in names])
+        return
+    connection.execute(insert(table), rows)
+
+
 def reserve_ids(table, count: int) -> list[int]:
     """``count`` fresh primary keys of ``table`` for a bulk INSERT with explicit ids.
 
@@ -121,10 +142,10 @@ def start_many(
         {"id": record_id, **{columns[key]: value for key, value in {**record, **started}.items()}}
         for record_id, record in zip(ids, records, strict=True)
     ]
-    db.session.execute(insert(table), rows)
+    bulk_insert(table, rows)
     actor_id = actor.id if actor is not None else None
-    db.session.execute(
-        insert(WorkflowHistory),
+    bulk_insert(
+        WorkflowHistory.__table__,
         [
             {
                 "workflow": machine.name,
