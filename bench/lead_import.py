@@ -105,7 +105,7 @@ def run(url: str, rows: int, tmp: str) -> dict:
     from crm.auth.models import User
     from crm.extensions import db
     from crm.leads import importer
-    from crm.leads.importer import guess_mapping, plan_import, read_table
+    from crm.leads.importer import guess_mapping, read_table
     from crm.leads.models import Campaign, Channel, Lead
     from crm.territories.models import Territory
     from crm.territories.services import load_territories
@@ -141,7 +141,7 @@ def run(url: str, rows: int, tmp: str) -> dict:
         mapping = guess_mapping(headers)
 
         started = time.perf_counter()
-        plan = plan_import(path, mapping, admin)
+        plan = importer.plan_import(path, mapping, admin)
         plan_seconds = time.perf_counter() - started
         started = time.perf_counter()
         created = importer.import_plan(plan, admin, campaign.id)

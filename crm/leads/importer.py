@@ -169,14 +169,25 @@ def guess_mapping(headers: list[str]) -> dict[str, int]:
 _PHONE_SPLIT = re.compile(r"[/,;，；、|\n]+")
 _MOBILE_SHAPE = re.compile(r"^(?:\+?86|0086)?(1\d{10})$")
 _PHONE_NOISE = re.compile(r"[\s\-‐‑–—_.·()（）]")
-_CN_MOBILE = re.compile(phonenumbers.PhoneMetadata.metadata_for_region("CN").mobile.national_number_pattern)
+_CN = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+_CN_MOBILE = re.compile(_CN.mobile.national_number_pattern)
+_CN_FIXED = re.compile(_CN.fixed_line.national_number_pattern)
+_CN_GENERAL = re.compile(_CN.general_desc.national_number_pattern)
+_LANDLINE_SHAPE = re.compile(r"^0[1-9]\d{8,10}$")
 
 
 def fast_phone(piece: str) -> str | None:
-    """``normalize_phone`` with a shortcut for Chinese mobiles (the metadata's own pattern), ~10× faster."""
-    match = _MOBILE_SHAPE.match(_PHONE_NOISE.sub("", piece))
+    """``normalize_phone`` with shortcuts for Chinese mobiles and landlines written with their 0 area
+    prefix, checked against the phonenumbers metadata's own patterns; ~10× faster. Anything else, and
+    anything the shortcut does not accept, goes through ``normalize_phone``."""
+    digits = _PHONE_NOISE.sub("", piece)
+    match = _MOBILE_SHAPE.match(digits)
     if match and _CN_MOBILE.fullmatch(match.group(1)):
         return "+86" + match.group(1)
+    if _LANDLINE_SHAPE.match(digits):
+        national = digits[1:]
+        if _CN_GENERAL.fullmatch(national) and _CN_FIXED.fullmatch(national):
+            return "+86" + national
     return normalize_phone(piece)
 
 

@@ -129,6 +129,10 @@ def test_phone_cells_with_several_numbers_in_mixed_formats(cell, numbers, bad):
 def test_the_mobile_shortcut_agrees_with_phonenumbers():
     samples = [f"1{p}{n:08d}" for p in range(30, 100) for n in (0, 12345678, 99999999)]
     samples += ["+86 138 0013 8000", "008613800138000", "14012345678", "19212345678", "0755 86001234"]
+    samples += [
+        f"0{area}-{n}" for area in (10, 20, 21, 755, 769, 757, 898, 371, 1234) for n in (2345678, 86001234, 123)
+    ]
+    samples += ["0755-0600 1234", "010 1234 5678", "0106512345", "075512345678901", "02012345678"]
     for sample in samples:
         assert fast_phone(sample) == normalize_phone(sample), sample
 
