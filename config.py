@@ -91,6 +91,10 @@ class Config:
     LEAD_IMPORT_POLL_SECONDS = int(os.environ.get("LEAD_IMPORT_POLL_SECONDS", "5"))
     # An XLSX export of the lead list holds at most this many rows; beyond it the user narrows the filters.
     LEAD_EXPORT_MAX_ROWS = int(os.environ.get("LEAD_EXPORT_MAX_ROWS", "50000"))
+    # A lead its owner has not touched for this many working days returns to its territory's pool (公海).
+    LEAD_POOL_DAYS = int(os.environ.get("LEAD_POOL_DAYS", "10"))
+    # A rep cannot claim pool leads while owning this many open leads.
+    LEAD_MAX_OPEN_PER_REP = int(os.environ.get("LEAD_MAX_OPEN_PER_REP", "200"))
 
 
 class TestConfig(Config):

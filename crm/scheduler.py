@@ -41,6 +41,13 @@ def run_sla_sweep():
     )
 
 
+def run_lead_pool():
+    """Return idle leads to the pool and warn their owners a day before (see crm.leads.pool)."""
+    from crm.leads.pool import run_pool_jobs
+
+    return run_pool_jobs()
+
+
 def run_lead_imports():
     """Import the large lead lists users queued (see crm.leads.importer), one after another."""
     from crm.leads.importer import run_queued_imports
@@ -79,6 +86,7 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
         seconds=app.config["NOTIFY_DELIVERY_SECONDS"],
         id="deliver_notifications",
     )
+    scheduler.add_job(_in_app_context(app, run_lead_pool), "interval", minutes=15, id="lead_pool")
     scheduler.add_job(
         _in_app_context(app, run_lead_imports),
         "interval",

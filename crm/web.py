@@ -31,6 +31,8 @@ NAVIGATION = (
     NavItem("main.index", _l("Home"), _ALL, "main"),
     NavItem("leads.index", _l("Leads"), _STAFF, "leads"),
     NavItem("leads.campaigns", _l("Campaigns"), frozenset({Role.ADMIN, Role.MANAGER}), "campaigns"),
+    # Its own section name, so that "Leads" is not highlighted with it on every leads page.
+    NavItem("leads.pool", _l("Lead pool"), frozenset({Role.REP, Role.MANAGER}), "pool"),
     NavItem("distributors.index", _l("Distributors"), _STAFF, "distributors"),
     NavItem("distributors.my_company", _l("My company"), frozenset({Role.DISTRIBUTOR}), "distributors"),
     NavItem("products.index", _l("Products"), _STAFF, "products"),

@@ -92,6 +92,11 @@ EXPECTED = {
     ("notify.index", "GET"): expect(200),
     ("notify.mark_read", "POST"): expect(404),
     ("notify.mark_all_read", "POST"): expect(303),
+    # The pool (公海): reps and managers see their territories' pool, the admin all of it. Only
+    # reps and managers claim; the sample lead has an owner and was never pooled, so a claim
+    # answers 404 like a lead they cannot see (claiming itself: tests/leads/test_pool.py).
+    ("leads.pool", "GET"): expect(200, {Role.ADMIN, Role.MANAGER, Role.REP}),
+    ("leads.claim", "POST"): expect(404, {Role.MANAGER, Role.REP}),
     # Lead import: admins, managers and reps. An import is seen by its uploader (the rep here) and
     # admins; the manager gets 404. Without a file or campaign the upload and mapping forms answer
     # 200 with the error; the preview and the run of a file not yet checked go back to its page.
@@ -130,6 +135,7 @@ EXPECTED_OUT_OF_REACH = {
     ("distributors.edit", "POST"): expect(409, ADMIN),
     ("workflow.record", "GET"): expect(200, STAFF, denied=404, manager=404, rep=404),
     ("workflow.fire", "POST"): expect(409, {Role.ADMIN, Role.SERVICE}, denied=404),
+    ("leads.claim", "POST"): expect(404, {Role.MANAGER, Role.REP}),
 }
 
 # Routes whose request changes the caller's own session run last.
@@ -194,11 +200,37 @@ def world(app, make_user, drive):
             "state": "open",
             "holiday_id": holiday_id,
             "import_id": _sample_import(app, users[Role.REP]),
+            # Claiming a lead that is not in the pool answers 404 (claims: tests/leads/test_pool.py).
+            "lead_id": _sample_owned_lead(app, target.id, "440305", campaign_id),
             "campaign_id": campaign_id,
             "script_id": script_id,
         },
-        "outside": {"distributor_id": outside, "record_id": drive("open", territory="110101")},
+        "outside": {
+            "distributor_id": outside,
+            "record_id": drive("open", territory="110101"),
+            "lead_id": _sample_owned_lead(app, None, "110101", campaign_id),
+        },
     }
+
+
+def _sample_owned_lead(app, owner_id, territory_code, campaign_id) -> int:
+    """A lead that was never in the pool (owned by ``owner_id``; without one, 110101 has nobody to take it)."""
+    from crm.auth.models import User
+    from crm.extensions import db
+    from crm.leads.services import create_lead
+
+    with app.app_context():
+        admin = db.session.scalars(db.select(User).where(User.role == Role.ADMIN)).first()
+        lead = create_lead(
+            admin,
+            company_name=f"公海矩阵医药{territory_code}",
+            territory_code=territory_code,
+            campaign_id=campaign_id,
+            owner_id=owner_id,
+            allow_duplicate=True,
+        )
+        db.session.commit()
+        return lead.id
 
 
 def _sample_import(app, uploader) -> int:

@@ -104,6 +104,10 @@ def notification_text(note: Notification, facts: RecordFacts | None) -> str:
             text = _("%(record)s is overdue and nobody is assigned", record=record)
     elif note.kind == NotificationKind.TRANSITION:
         text = _("%(record)s has moved on", record=record)
+    elif note.kind == "lead_pool_warning":  # crm.leads.pool.POOL_WARNING
+        text = _("%(record)s returns to the lead pool in one working day unless you log a touch", record=record)
+    elif note.kind == "lead_returned_to_pool":  # crm.leads.pool.RETURNED_TO_POOL
+        text = _("%(record)s went back to the lead pool: nobody touched it for too long", record=record)
     else:
         text = record
     if note.message:  # the comment the actor wrote; a dash reads the same in both languages
