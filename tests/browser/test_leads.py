@@ -45,7 +45,8 @@ def enter_lead(page):
     expect(page.locator("[data-testid=state]")).to_have_attribute("data-state", "new")
 
 
-def test_rep_finds_a_lead_by_initials_logs_a_visit_and_moves_it_to_intent(sign_in, page):
+def test_rep_finds_a_lead_by_initials_logs_a_visit_and_moves_it_to_intent(sign_in, page, tmp_path_factory):
+    shots = tmp_path_factory.mktemp("screenshots")
     sign_in("rep")
     enter_lead(page)
 
@@ -73,6 +74,7 @@ def test_rep_finds_a_lead_by_initials_logs_a_visit_and_moves_it_to_intent(sign_i
     form.locator("textarea[name=summary]").fill("到店拜访王总，介绍了头孢系列和招商政策")
     form.locator("textarea[name=next_step]").fill("下周带样品")
     assert_fits_the_phone(page)
+    page.screenshot(path=shots / "rep-phone-touch-form.png", full_page=True)
     form.locator("button[type=submit]").click()
     page.wait_for_url(re.compile(r"/leads/\d+$"))
     expect(page.locator("[data-testid=state]")).to_have_attribute("data-state", "contacted")
@@ -85,3 +87,4 @@ def test_rep_finds_a_lead_by_initials_logs_a_visit_and_moves_it_to_intent(sign_i
     expect(page.locator("[data-testid=state]")).to_have_attribute("data-state", "intent")
     expect(timeline.locator("[data-event=show_intent]")).to_have_count(1)
     assert_fits_the_phone(page)
+    page.screenshot(path=shots / "rep-phone-lead.png", full_page=True)
