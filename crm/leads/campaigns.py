@@ -16,7 +16,6 @@ channel and targeted tier.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -279,6 +278,8 @@ def _visible_campaigns(user, counted_ids) -> list[Campaign]:
 class Comparison:
     by_channel: list[ReturnRow]
     by_tier: list[ReturnRow]
+    # The document's question itself: each channel in each market tier.
+    by_channel_and_tier: list[ReturnRow]
     total: ReturnRow
 
 
@@ -305,27 +306,36 @@ def compare_campaigns(user, *, starts_on: date | None = None, ends_on: date | No
     tiers = {t: ReturnRow(t, t.label) for t in MarketTier}
     tiers[None] = ReturnRow(None, _("Tier not set"))
     total = ReturnRow("total", _("Total"))
-    per_campaign_leads: dict[int, int] = defaultdict(int)
+    tier_labels = {key: row.label for key, row in tiers.items()}
+    pairs: dict[tuple, ReturnRow] = {}
+
+    def pair(channel, tier):
+        key = (channel, tier)
+        if key not in pairs:
+            pairs[key] = ReturnRow(f"{channel}-{tier or 'none'}", f"{channel.label} · {tier_labels[tier]}")
+        return pairs[key]
+
     for (campaign_id, tier_value), stage_counts in counts.items():
         campaign = by_id.get(campaign_id)
         if campaign is None:
             continue
         key = MarketTier(tier_value) if tier_value else None
         cost = (campaign.actual_cost or Decimal("0")) * stage_counts.leads / totals[campaign_id]
-        for row in (channels[campaign.channel], tiers[key], total):
+        for row in (channels[campaign.channel], tiers[key], pair(campaign.channel, key), total):
             row.counts.add(stage_counts)
             row.cost += cost
-        per_campaign_leads[campaign_id] += stage_counts.leads
     for campaign in campaigns:
-        if campaign.id not in per_campaign_leads and not totals.get(campaign.id):
-            cost = campaign.actual_cost or Decimal("0")
-            for row in (channels[campaign.channel], tiers[campaign.market_tier], total):
-                row.cost += cost
+        if not totals.get(campaign.id):  # no leads anywhere: its whole cost stays in its own rows
+            channel, tier = campaign.channel, campaign.market_tier
+            for row in (channels[channel], tiers[tier], pair(channel, tier), total):
+                row.cost += campaign.actual_cost or Decimal("0")
 
     def shown(rows):
         return [r for r in rows if r.leads or r.cost]
 
-    return Comparison(shown(channels.values()), shown(tiers.values()), total)
+    tier_order = {tier: n for n, tier in enumerate([*MarketTier, None])}
+    ordered_pairs = [pairs[k] for k in sorted(pairs, key=lambda k: (list(Channel).index(k[0]), tier_order[k[1]]))]
+    return Comparison(shown(channels.values()), shown(tiers.values()), shown(ordered_pairs), total)
 
 
 # --- the funnel per region ---------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -128,9 +130,19 @@ def campaign_edit(campaign_id):
 @bp.route("/campaigns/compare")
 @roles_required(*MANAGING)
 def campaign_compare():
-    comparison = services.compare_campaigns(current_user)
+    period = {}
+    for arg in ("starts_on", "ends_on"):
+        try:
+            period[arg] = date.fromisoformat(request.args.get(arg) or "")
+        except ValueError:
+            period[arg] = None  # empty or garbled: no bound
+    comparison = services.compare_campaigns(current_user, **period)
     return render_template(
-        "leads/campaigns/compare.html", comparison=comparison, stages=services.REPORT_STAGES, machine=LEAD_MACHINE
+        "leads/campaigns/compare.html",
+        comparison=comparison,
+        stages=services.REPORT_STAGES,
+        machine=LEAD_MACHINE,
+        period=period,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import itertools
 from contextlib import contextmanager
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -188,6 +189,20 @@ def test_comparison_by_channel_and_tier_for_everyone(app, users, world):
         None: (1, 1, 0, 0, 0, D("3800.00"), D("3800.00"), None),
     }
     assert total == (8, 6, 4, 3, 2, D("22300.00"), D("2787.50"), D("11150.00"))
+    with app.test_request_context(), force_locale("en"):
+        result = services.compare_campaigns(db.session.get(User, users["admin"].id))
+        crossed = {row.key: _figures(row) for row in result.by_channel_and_tier}
+    assert crossed == {
+        "advertising-tier1": (3, 3, 3, 2, 1, D("9000.00"), D("3000.00"), D("9000.00")),
+        "advertising-tier2": (1, 1, 0, 0, 0, D("3000.00"), D("3000.00"), None),
+        "trade_show-tier2": (1, 0, 0, 0, 0, D("3000.00"), D("3000.00"), None),
+        "trade_show-tier3": (1, 1, 1, 1, 1, D("3000.00"), D("3000.00"), D("3000.00")),
+        "trade_show-none": (1, 1, 0, 0, 0, D("3000.00"), D("3000.00"), None),
+        "conference-none": (0, 0, 0, 0, 0, D("800.00"), None, None),
+        "referral-tier1": (1, 0, 0, 0, 0, D("0.00"), D("0.00"), None),
+        "web-tier2": (0, 0, 0, 0, 0, D("500.00"), None, None),
+    }
+    assert list(crossed)[:2] == ["advertising-tier1", "advertising-tier2"]
 
 
 def test_comparison_for_a_manager_counts_only_their_territories(app, users, world):
@@ -210,6 +225,23 @@ def test_comparison_page_renders_the_tables(app, users, world, client):
     assert "¥12,000.00" in page
     assert "¥11,150.00" in page
     assert said(app, "Tier not set") in page
+
+
+def test_comparison_keeps_campaigns_running_in_the_period(app, users, client):
+    spring = gen_campaign(app, users["admin"].id, channel=Channel.TRADE_SHOW, cost="1000")
+    autumn = gen_campaign(app, users["admin"].id, channel=Channel.WEB, cost="300")
+    with app.app_context():
+        db.session.get(Campaign, spring).starts_on = date(2026, 3, 1)
+        db.session.get(Campaign, spring).ends_on = date(2026, 3, 31)
+        db.session.get(Campaign, autumn).starts_on = date(2026, 9, 1)
+        db.session.commit()
+    login(client, users["admin"])
+    everything = page_text(client.get("/leads/campaigns/compare"))
+    assert "¥1,300.00" in everything
+    summer_on = page_text(client.get("/leads/campaigns/compare?starts_on=2026-06-01&ends_on=bad"))
+    assert 'data-row="web"' in summer_on
+    assert 'data-row="trade_show"' not in summer_on
+    assert 'value="2026-06-01"' in summer_on
 
 
 def test_comparison_costs_a_fixed_number_of_queries(app, users, world):
@@ -382,3 +414,20 @@ def test_demo_data_has_campaigns_leads_in_every_state_and_a_lead_found_by_initia
         assert db.session.scalar(select(db.func.count()).select_from(Script)) >= 3
         comparison = services.compare_campaigns(db.session.scalar(select(User).where(User.username == "manager")))
         assert comparison.total.leads == sum(1 for lead in DEMO_LEADS if lead[1].startswith("44"))
+
+
+def test_editing_can_clear_regions_products_and_amounts(app, users, client):
+    product = gen_product(app)
+    login(client, users["admin"])
+    post(client, "/leads/campaigns/new", campaign_form(products=[str(product)], market_tier=""))
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign))
+        campaign_id, version = campaign.id, campaign.version
+        assert campaign.market_tier is None
+    # As a browser sends it: an empty multi-select is left out, an emptied input is sent empty.
+    cleared = {**campaign_form(budget="", actual_cost=""), "territories": []}
+    response = post(client, f"/leads/campaigns/{campaign_id}/edit", {**cleared, "seen_version": str(version)})
+    assert response.status_code == 302
+    with app.app_context():
+        campaign = db.session.get(Campaign, campaign_id)
+        assert (campaign.territories, campaign.products, campaign.budget, campaign.actual_cost) == ([], [], None, None)
