@@ -147,3 +147,13 @@ def test_the_search_finds_the_lead_to_keep_by_phone(app, people, pair):
     page = text(client.get(f"/leads/{pair['drop']}/merge?q=138 0013 8000"))
     assert f"keep={pair['keep']}" in page
     assert f"keep={pair['drop']}" not in page  # never itself
+
+
+def test_a_contact_already_on_the_kept_lead_is_not_copied(app, people):
+    keep = gen_lead(app, people["rep"].id, name="福田华润医药", phones=["13800138000"], contact="张经理")
+    drop = gen_lead(app, people["rep"].id, name="福田华润医药有限公司", phones=["138-0013-8000"], contact="张经理")
+    client = signed_in(app, people["manager"])
+    send(client, f"/leads/{drop}/merge", {"seen_version": get_lead(app, drop).version, "keep_id": keep})
+    assert get_lead(app, drop).state == "merged"
+    assert contact_names(app, keep) == ["张经理"]
+    assert lead_phones(app, keep) == ["+8613800138000"]
