@@ -21,7 +21,9 @@ class CampaignForm(VersionedForm):
     channel = SelectField(_l("Channel"), validators=[DataRequired()])
     territories = TerritoryField(_l("Regions targeted"))
     market_tier = SelectField(_l("Market tier targeted"), default="")
-    products = SelectMultipleField(_l("Products"), coerce=str)
+    products = SelectMultipleField(
+        _l("Products"), coerce=str, description=_l("Hold Ctrl (⌘ on a Mac) to pick several.")
+    )
     starts_on = DateField(_l("Starts on"), validators=[Optional()])
     ends_on = DateField(_l("Ends on"), validators=[Optional()])
     budget = DecimalField(
