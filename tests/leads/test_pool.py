@@ -456,3 +456,11 @@ def test_claiming_from_the_page(app, client, gen_lead, people):
     assert response.status_code == 200
     assert "alert-warning" in response.get_data(as_text=True)  # "someone else has already claimed this lead"
     assert post(client, "/leads/999999/claim").status_code == 404
+
+
+def test_the_scheduler_runs_the_pool_every_15_minutes(app):
+    from crm.scheduler import build_scheduler
+
+    job = build_scheduler(app).get_job("lead_pool")
+    assert job is not None
+    assert job.trigger.interval == timedelta(minutes=15)
