@@ -42,7 +42,10 @@ def import_upload():
         campaign = db.session.get(Campaign, request.form.get("campaign_id", type=int) or 0)
         suffix = Path(upload.filename or "").suffix.lower() if upload else ""
         limit = current_app.config.get("LEAD_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
-        if campaign is None:
+        too_large = _("The file is larger than %(mb)d MB. Split it and import the parts.", mb=max(1, limit // 2**20))
+        if request.content_length and request.content_length > limit + 64 * 1024:
+            flash(too_large, "danger")  # refused before a byte of it is stored
+        elif campaign is None:
             flash(_("Choose the campaign the list came from."), "danger")
         elif upload is None or not upload.filename:
             flash(_("Choose a CSV or XLSX file."), "danger")
@@ -54,8 +57,7 @@ def import_upload():
             upload.save(path)
             if path.stat().st_size > limit:
                 path.unlink()
-                message = _("The file is larger than %(mb)d MB. Split it and import the parts.", mb=limit // 2**20)
-                flash(message, "danger")
+                flash(too_large, "danger")
             else:
                 try:
                     headers, _rows = importer.read_table(path)

@@ -434,3 +434,26 @@ def test_another_users_import_answers_404(app, client, make_user, messy_csv, cam
     client.post("/auth/logout", data={"csrf_token": csrf_token(client)})
     login(client, other)
     assert client.get(mapping_url).status_code == 404
+
+
+def test_uploads_over_the_size_cap_are_refused_and_not_kept(app, client, admin, messy_csv, campaign_id, monkeypatch):
+    monkeypatch.setitem(app.config, "LEAD_IMPORT_MAX_BYTES", 100)
+    with app.app_context():
+        stored = set(importer.imports_dir().iterdir())
+    login(client, admin)
+    response = upload(client, messy_csv, campaign_id)
+    assert response.status_code == 200
+    assert "1 MB" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(LeadImport.id))) == 0
+        assert set(importer.imports_dir().iterdir()) == stored
+
+
+def test_only_csv_and_xlsx_are_accepted(app, client, admin, tmp_path, campaign_id):
+    login(client, admin)
+    path = tmp_path / "list.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0 old excel")
+    response = upload(client, path, campaign_id)
+    assert response.status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(func.count(LeadImport.id))) == 0
