@@ -22,6 +22,9 @@ ALL = frozenset(Role)
 STAFF = frozenset({Role.ADMIN, Role.MANAGER, Role.REP, Role.SERVICE})
 ADMIN = frozenset({Role.ADMIN})
 IMPORTERS = frozenset({Role.ADMIN, Role.MANAGER, Role.REP})
+LEAD_ENTRY = frozenset({Role.ADMIN, Role.MANAGER, Role.REP})
+LEAD_MANAGERS = frozenset({Role.ADMIN, Role.MANAGER})
+TOUCHING = frozenset({Role.MANAGER, Role.REP})
 
 
 def expect(ok: int, allowed=ALL, *, denied: int = 403, anonymous: int = 302, **special) -> dict:
@@ -126,6 +129,21 @@ EXPECTED = {
     ("leads.script_new", "POST"): expect(200, {Role.ADMIN, Role.MANAGER}),
     ("leads.script_edit", "GET"): expect(200, {Role.ADMIN, Role.MANAGER}),
     ("leads.script_edit", "POST"): expect(409, {Role.ADMIN, Role.MANAGER}),
+    # One lead's pages: reps, managers and the admin enter leads; touches are for reps and
+    # managers; reassign and merge for managers and the admin. A POST without the version
+    # the page was loaded with is stale (409) before any other check.
+    ("leads.new", "GET"): expect(200, LEAD_ENTRY),
+    ("leads.new", "POST"): expect(200, LEAD_ENTRY),
+    ("leads.detail", "GET"): expect(200, STAFF),
+    ("leads.touch", "GET"): expect(200, TOUCHING),
+    ("leads.touch", "POST"): expect(409, TOUCHING),
+    ("leads.touch_photo", "GET"): expect(200, STAFF),
+    ("leads.lose", "GET"): expect(200, LEAD_ENTRY),
+    ("leads.lose", "POST"): expect(409, LEAD_ENTRY),
+    ("leads.reassign", "GET"): expect(200, LEAD_MANAGERS),
+    ("leads.reassign", "POST"): expect(409, LEAD_MANAGERS),
+    ("leads.merge", "GET"): expect(200, LEAD_MANAGERS),
+    ("leads.merge", "POST"): expect(409, LEAD_MANAGERS),
 }
 
 # The same routes on a record outside the territories of the rep and the manager.
@@ -136,6 +154,16 @@ EXPECTED_OUT_OF_REACH = {
     ("workflow.record", "GET"): expect(200, STAFF, denied=404, manager=404, rep=404),
     ("workflow.fire", "POST"): expect(409, {Role.ADMIN, Role.SERVICE}, denied=404),
     ("leads.claim", "POST"): expect(404, {Role.MANAGER, Role.REP}),
+    ("leads.detail", "GET"): expect(200, STAFF, manager=404, rep=404),
+    ("leads.touch", "GET"): expect(404, TOUCHING),
+    ("leads.touch", "POST"): expect(404, TOUCHING),
+    ("leads.touch_photo", "GET"): expect(200, STAFF, manager=404, rep=404),
+    ("leads.lose", "GET"): expect(200, LEAD_ENTRY, manager=404, rep=404),
+    ("leads.lose", "POST"): expect(409, LEAD_ENTRY, manager=404, rep=404),
+    ("leads.reassign", "GET"): expect(200, LEAD_MANAGERS, manager=404),
+    ("leads.reassign", "POST"): expect(409, LEAD_MANAGERS, manager=404),
+    ("leads.merge", "GET"): expect(200, LEAD_MANAGERS, manager=404),
+    ("leads.merge", "POST"): expect(409, LEAD_MANAGERS, manager=404),
 }
 
 # Routes whose request changes the caller's own session run last.
@@ -187,6 +215,7 @@ def world(app, make_user, drive):
         db.session.add_all([campaign, script])
         db.session.commit()
         holiday_id, campaign_id, script_id = holiday.id, campaign.id, script.id
+    inside_lead, outside_lead = _sample_leads(app, users)
     return {
         "users": users,
         "values": {
@@ -202,6 +231,7 @@ def world(app, make_user, drive):
             "import_id": _sample_import(app, users[Role.REP]),
             # Claiming a lead that is not in the pool answers 404 (claims: tests/leads/test_pool.py).
             "lead_id": _sample_owned_lead(app, target.id, "440305", campaign_id),
+            **inside_lead,
             "campaign_id": campaign_id,
             "script_id": script_id,
         },
@@ -209,8 +239,46 @@ def world(app, make_user, drive):
             "distributor_id": outside,
             "record_id": drive("open", territory="110101"),
             "lead_id": _sample_owned_lead(app, None, "110101", campaign_id),
+            **outside_lead,
         },
     }
+
+
+def _sample_leads(app, users) -> tuple[dict, dict]:
+    """A lead in 南山 and one in 东城, each with a touch that has a photo: ``lead_id`` and ``touch_id``."""
+    from crm.auth.models import User
+    from crm.extensions import db
+    from crm.leads import services
+    from crm.leads.models import Campaign, Channel, Touch, TouchKind, TouchMethod
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+    samples = []
+    with app.app_context():
+        admin = db.session.get(User, users[Role.ADMIN].id)
+        campaign = Campaign(name="访问矩阵推介会", channel=Channel.CONFERENCE)
+        db.session.add(campaign)
+        db.session.flush()
+        for code in ("440305", "110101"):
+            lead = services.create_lead(
+                admin,
+                company_name=f"矩阵医药{code}",
+                territory_code=code,
+                campaign_id=campaign.id,
+                allow_duplicate=True,
+            )
+            touch = Touch(
+                lead_id=lead.id,
+                user_id=admin.id,
+                kind=TouchKind.VISIT,
+                method=TouchMethod.RANDOM_VISIT,
+                summary="拜访",
+                photo_name=services.store_touch_photo(png, "png"),
+            )
+            db.session.add(touch)
+            db.session.flush()
+            samples.append({"lead_id": lead.id, "touch_id": touch.id})
+        db.session.commit()
+    return samples[0], samples[1]
 
 
 def _sample_owned_lead(app, owner_id, territory_code, campaign_id) -> int:

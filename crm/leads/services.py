@@ -277,3 +277,248 @@ def search_condition(query: str):
         phone_like = f"%{digits}%"
         conditions.append(Lead.id.in_(select(ContactPhone.lead_id).where(ContactPhone.e164.like(phone_like))))
     return or_(*conditions)
+
+
+# -- one lead's life: touches, loss, reassignment, merges ---------------------
+
+import secrets  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from flask import current_app  # noqa: E402
+
+from crm.common.errors import check_version  # noqa: E402
+from crm.leads.models import LostReason, Touch, TouchKind, TouchMethod  # noqa: E402
+from crm.notify import queue  # noqa: E402
+from crm.notify.models import NotificationKind  # noqa: E402
+
+# Magic bytes of the photo types a phone produces and every browser shows.
+_PHOTO_SIGNATURES = (
+    (b"\xff\xd8\xff", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+)
+TOUCH_PHOTO_DIR = ("uploads", "touches")
+DEFAULT_TOUCH_PHOTO_MAX_BYTES = 8 * 1024 * 1024
+
+
+def photo_extension(data: bytes) -> str | None:
+    """``jpg``, ``png`` or ``webp`` when the bytes are one of those images, else None (the name is never trusted)."""
+    for signature, extension in _PHOTO_SIGNATURES:
+        if data.startswith(signature):
+            return extension
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def touch_photo_path(photo_name: str):
+    """Where a stored touch photo lives: ``instance/uploads/touches/<server-made name>``."""
+    return Path(current_app.instance_path).joinpath(*TOUCH_PHOTO_DIR, photo_name)
+
+
+def check_touch_photo(data: bytes) -> str:
+    """The photo's extension when its content is a JPEG, PNG or WebP within the size limit; else refused."""
+    limit = current_app.config.get("TOUCH_PHOTO_MAX_BYTES", DEFAULT_TOUCH_PHOTO_MAX_BYTES)
+    if len(data) > limit:
+        raise BusinessError(
+            _(
+                "The photo is too large (%(size)s MB); the limit is %(limit)s MB.",
+                size=_megabytes(len(data)),
+                limit=_megabytes(limit),
+            )
+        )
+    extension = photo_extension(data)
+    if extension is None:
+        raise BusinessError(_("The photo must be a JPEG, PNG or WebP image."))
+    return extension
+
+
+def store_touch_photo(data: bytes, extension: str) -> str:
+    """Write a checked photo under a random name (never the uploaded one) and return that name."""
+    name = f"{secrets.token_hex(16)}.{extension}"
+    path = touch_photo_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return name
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f}".rstrip("0").rstrip(".")
+
+
+def _not_merged(lead: Lead) -> None:
+    if lead.state == "merged":
+        raise BusinessError(
+            _("This lead was merged into lead #%(id)s; work on that one.", id=lead.merged_into_id or "?")
+        )
+
+
+def log_touch(
+    lead: Lead,
+    actor,
+    *,
+    seen_version,
+    kind: str,
+    method: str,
+    summary: str,
+    outcome: str | None = None,
+    next_step: str | None = None,
+    next_touch_on: date | None = None,
+    photo: bytes | None = None,
+) -> Touch:
+    """Record a visit, call, conference or online contact, and let it count for the lead's SLA.
+
+    A touch on a new lead marks it contacted; one on a lead being followed up
+    restarts its five-working-day clock (``log_touch``). In other states the touch
+    is only recorded. Refuses a stale page (409) and a lead the actor cannot see (404).
+    """
+    summary = (summary or "").strip()
+    if not summary:
+        raise BusinessError(_("Write what was said or seen: the summary is required."))
+    try:
+        kind_value, method_value = TouchKind(kind), TouchMethod(method)
+    except ValueError:
+        raise BusinessError(_("Choose the kind of touch and its method from the lists.")) from None
+    engine.ensure_visible(lead, actor)
+    check_version(lead, seen_version)
+    _not_merged(lead)
+    # Check the photo before anything moves: a refused file must leave the lead as it was.
+    photo_extension_ = check_touch_photo(photo) if photo else None
+    event = {"new": "contact", "following": "log_touch"}.get(lead.state)
+    if event:
+        engine.apply_event(lead, event, actor, seen_version=seen_version)
+    photo_name = store_touch_photo(photo, photo_extension_) if photo else None
+    now = utcnow()
+    touch = Touch(
+        lead_id=lead.id,
+        user_id=actor.id,
+        kind=kind_value,
+        method=method_value,
+        summary=summary,
+        outcome=(outcome or "").strip() or None,
+        next_step=(next_step or "").strip() or None,
+        next_touch_on=next_touch_on,
+        photo_name=photo_name,
+        at=now,
+    )
+    db.session.add(touch)
+    lead.last_touch_at = now
+    lead.next_touch_on = next_touch_on
+    lead.pool_warned_at = None  # a touched lead is no longer about to return to the pool
+    db.session.flush()
+    return touch
+
+
+def mark_lost(lead: Lead, actor, *, seen_version, reason: str, comment: str) -> None:
+    """Close an open lead as lost, with a reason from the list and a comment saying what happened."""
+    try:
+        lost_reason = LostReason(reason) if reason else None
+    except ValueError:
+        lost_reason = None
+    engine.ensure_visible(lead, actor)
+    check_version(lead, seen_version)
+    if lost_reason is None:
+        raise BusinessError(_("Choose why the lead was lost."))
+    engine.apply_event(
+        lead, "lose", actor, seen_version=seen_version, comment=comment, data={"reason": lost_reason.value}
+    )
+    lead.lost_reason = lost_reason
+    db.session.flush()
+
+
+def possible_owners(lead: Lead) -> list[User]:
+    """Active reps and managers whose territories cover the lead's, reps first, then by name."""
+    ids = {uid for role in (Role.REP, Role.MANAGER) for uid, _level in _coverers(lead.territory_code, role)}
+    if not ids:
+        return []
+    users = db.session.scalars(select(User).where(User.id.in_(sorted(ids)))).all()
+    return sorted(users, key=lambda u: (u.role != Role.REP, u.display_name, u.id))
+
+
+def reassign_lead(lead: Lead, actor, *, seen_version, owner_id, comment: str | None = None) -> None:
+    """Give the lead to another rep or manager whose territories cover it; the new owner is notified.
+
+    Only managers and administrators reassign. A lead in the pool leaves it.
+    """
+    if actor.role not in (Role.MANAGER, Role.ADMIN):
+        raise BusinessError(_("Only managers can reassign leads."))
+    engine.ensure_visible(lead, actor)
+    check_version(lead, seen_version)
+    _not_merged(lead)
+    try:
+        new_id = int(owner_id)
+    except (TypeError, ValueError):
+        raise BusinessError(_("Choose the new owner.")) from None
+    owner = next((u for u in possible_owners(lead) if u.id == new_id), None)
+    if owner is None:
+        raise BusinessError(
+            _(
+                "That person cannot own this lead: choose a rep or manager whose territories cover %(place)s.",
+                place=lead.territory.full_name,
+            )
+        )
+    old_id = lead.assignee_id
+    if old_id == owner.id:
+        raise BusinessError(_("%(name)s already owns this lead.", name=owner.display_name))
+    comment = (comment or "").strip() or None
+    engine.record_note(lead, actor, "reassign", comment=comment, data={"from": old_id, "to": owner.id})
+    lead.assignee_id = owner.id
+    lead.in_pool = False
+    lead.pooled_at = None
+    lead.pool_warned_at = None
+    db.session.flush()
+    if owner.id != actor.id:
+        queue(
+            owner.id,
+            NotificationKind.TRANSITION,
+            workflow="leads",
+            record_id=lead.id,
+            state=lead.state,
+            message=comment,
+        )
+
+
+def merge_leads(keep: Lead, drop: Lead, actor, *, seen_version) -> None:
+    """Fold ``drop`` into ``keep``: its contacts, phones and products move, both histories stay.
+
+    The dropped lead goes to "merged" through the engine and points at the kept one;
+    phones the kept lead already has are not copied twice. ``seen_version`` is the
+    dropped lead's, as shown on the merge page.
+    """
+    engine.ensure_visible(drop, actor)
+    engine.ensure_visible(keep, actor)
+    check_version(drop, seen_version)
+    if keep.id == drop.id:
+        raise BusinessError(_("A lead cannot be merged into itself."))
+    if keep.state == "merged":
+        raise BusinessError(
+            _(
+                "Lead #%(id)s was itself merged into lead #%(into)s: merge into that one.",
+                id=keep.id,
+                into=keep.merged_into_id or "?",
+            )
+        )
+    _not_merged(drop)
+    # Read what the kept lead has before the engine changes anything.
+    kept_phones = {p.e164 for c in keep.contacts for p in c.phones}
+    kept_names = {c.name for c in keep.contacts}
+    kept_products = {p.id for p in keep.products}
+    moved_contacts = list(drop.contacts)
+    new_products = [p for p in drop.products if p.id not in kept_products]
+
+    engine.apply_event(drop, "merge", actor, seen_version=seen_version, data={"into": keep.id})
+    for contact in moved_contacts:
+        had_phones = bool(contact.phones)
+        for phone in list(contact.phones):
+            if phone.e164 in kept_phones:
+                contact.phones.remove(phone)
+            else:
+                phone.lead_id = keep.id
+                kept_phones.add(phone.e164)
+        if had_phones and not contact.phones and contact.name in kept_names:
+            drop.contacts.remove(contact)  # the same person, already on the kept lead
+        else:
+            contact.lead = keep  # the backref moves it from one collection to the other
+    keep.products.extend(new_products)
+    drop.merged_into_id = keep.id
+    engine.record_note(keep, actor, "merge_in", data={"from": drop.id})
+    db.session.flush()

@@ -1,0 +1,112 @@
+"""Forms of one lead's pages: creation, touches, loss, reassignment and merge.
+
+The forms only parse; every rule (phones, credit code, duplicates, who may own a
+lead) is enforced by the services in ``crm.leads.services``.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField,
+    DateField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from crm.common.forms import VersionedForm
+from crm.leads.models import DistributorKind, LostReason, TouchKind, TouchMethod
+
+MAX_CONTACTS = 3
+
+
+class ContactForm(Form):
+    """One contact person with up to two phones (a plain Form: the page's CSRF token covers it)."""
+
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=64)])
+    title = StringField(_l("Position"), validators=[Optional(), Length(max=64)])
+    phone1 = StringField(_l("Phone"), validators=[Optional(), Length(max=40)])
+    phone2 = StringField(_l("Second phone"), validators=[Optional(), Length(max=40)])
+
+
+class LeadForm(FlaskForm):
+    company_name = StringField(_l("Company name"), validators=[DataRequired(), Length(max=128)])
+    uscc = StringField(
+        _l("Unified social credit code"),
+        validators=[Optional(), Length(max=40)],
+        description=_l("18 characters, as printed on the business licence."),
+    )
+    territory_code = SelectField(_l("Territory"), choices=[], validators=[DataRequired()], validate_choice=False)
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=255)])
+    campaign_id = SelectField(_l("Campaign"), coerce=int, choices=[], validators=[DataRequired()])
+    distributor_kind = SelectField(_l("Kind of distributor"), choices=[], validators=[Optional()])
+    product_lines = TextAreaField(_l("Current product lines"), validators=[Optional(), Length(max=2000)])
+    terminal_coverage = TextAreaField(
+        _l("Terminal coverage"),
+        validators=[Optional(), Length(max=2000)],
+        description=_l("Hospitals, pharmacies and clinics they reach."),
+    )
+    estimated_capital = IntegerField(
+        _l("Estimated capital (10,000 yuan)"), validators=[Optional(), NumberRange(min=0, max=100_000_000)]
+    )
+    logistics = TextAreaField(_l("Logistics"), validators=[Optional(), Length(max=2000)])
+    product_ids = SelectMultipleField(
+        _l("Products of interest"),
+        coerce=int,
+        choices=[],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+    contacts = FieldList(FormField(ContactForm), min_entries=MAX_CONTACTS, max_entries=MAX_CONTACTS)
+    next_touch_on = DateField(_l("Next touch on"), validators=[Optional()])
+    allow_duplicate = BooleanField(_l("Create it anyway: it is a different company"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.distributor_kind.choices = [("", "—"), *DistributorKind.choices()]
+
+
+class TouchForm(VersionedForm):
+    kind = SelectField(_l("Kind"), choices=[], validators=[DataRequired()])
+    method = SelectField(_l("Method"), choices=[], validators=[DataRequired()])
+    summary = TextAreaField(_l("Summary"), validators=[DataRequired(), Length(max=4000)])
+    outcome = TextAreaField(_l("Outcome"), validators=[Optional(), Length(max=2000)])
+    next_step = TextAreaField(_l("Next step"), validators=[Optional(), Length(max=2000)])
+    next_touch_on = DateField(_l("Next touch on"), validators=[Optional()])
+    photo = FileField(_l("Photo"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Labels are read per request, in the user's language.
+        self.kind.choices = TouchKind.choices()
+        self.method.choices = TouchMethod.choices()
+
+
+class LostForm(VersionedForm):
+    reason = SelectField(_l("Reason"), choices=[], validators=[DataRequired()])
+    comment = TextAreaField(_l("What happened"), validators=[DataRequired(), Length(max=2000)])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reason.choices = [("", "—"), *LostReason.choices()]
+
+
+class ReassignForm(VersionedForm):
+    # Not checked against the list here: the service says in words why someone cannot own the lead.
+    owner_id = SelectField(_l("New owner"), choices=[], validators=[DataRequired()], validate_choice=False)
+    comment = StringField(_l("Note for the new owner"), validators=[Optional(), Length(max=500)])
+
+
+class MergeForm(VersionedForm):
+    keep_id = HiddenField(validators=[DataRequired()])
