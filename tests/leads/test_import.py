@@ -201,6 +201,8 @@ def test_import_creates_leads_with_owner_state_sla_and_history(app, admin, make_
         assert nanshan.sla_status == "ok"
         assert nanshan.sla_due_at is not None
         assert nanshan.name_initials == pinyin_initials(nanshan.company_name)
+        assert nanshan.created_at == nanshan.state_entered_at  # datetimes read back as written
+        assert nanshan.sla_due_at > nanshan.created_at
         assert [c.name for c in nanshan.contacts] == ["张伟"]
         assert [p.e164 for p in nanshan.contacts[0].phones] == ["+8613800138000"]
         assert leads["东莞健民医药"].in_pool  # nobody covers 东莞
