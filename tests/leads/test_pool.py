@@ -22,7 +22,7 @@ from crm.notify.models import Notification
 from crm.sla.calendar import current_calendar
 from crm.workflow import engine
 from crm.workflow.models import WorkflowHistory
-from tests.helpers import login, post
+from tests.helpers import csrf_token, login, post
 
 _names = itertools.count(1)
 
@@ -464,3 +464,32 @@ def test_the_scheduler_runs_the_pool_every_15_minutes(app):
     job = build_scheduler(app).get_job("lead_pool")
     assert job is not None
     assert job.trigger.interval == timedelta(minutes=15)
+
+
+def test_two_reps_claiming_from_the_page_at_once_one_is_told_it_is_taken(app, gen_lead, people):
+    lead_id = gen_lead(owner=None, in_pool=True)
+    clients = {}
+    for who in ("rep", "rival"):
+        client = app.test_client()
+        login(client, people[who])
+        clients[who] = (client, csrf_token(client))
+    start = threading.Barrier(2)
+    pages = {}
+
+    def claim(who):
+        client, token = clients[who]
+        start.wait()
+        response = client.post(f"/leads/{lead_id}/claim", data={"csrf_token": token})
+        pages[who] = (response.status_code, client.get("/leads/pool").get_data(as_text=True))
+
+    threads = [threading.Thread(target=claim, args=(who,)) for who in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert [status for status, _page in pages.values()] == [303, 303]
+    told = {who: ("alert-success" in page, "alert-warning" in page) for who, (_s, page) in pages.items()}
+    assert sorted(told.values()) == [(False, True), (True, False)]  # one got it, the other hears it is taken
+    with app.app_context():
+        [winner] = [who for who, (success, _warning) in told.items() if success]
+        assert _lead(lead_id).assignee_id == people[winner].id
