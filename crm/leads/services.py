@@ -24,7 +24,7 @@ from crm.common.validators import normalize_uscc
 from crm.extensions import db
 from crm.leads.models import Campaign, ContactPhone, DistributorKind, Lead, LeadContact
 from crm.products.models import Product
-from crm.territories.models import Territory
+from crm.territories.models import Territory, code_range
 from crm.workflow import engine
 
 # Legal-form words that do not tell two companies apart (longest first).
@@ -137,8 +137,7 @@ def _coverers(territory_code: str, role: Role) -> list[tuple[int, int]]:
     ).all()
     result = []
     for user_id, code, level in rows:
-        probe = Territory(code=code, level=level)
-        low, high = probe.code_range
+        low, high = code_range(code, level)
         if low <= territory_code <= high:
             result.append((user_id, level))
     return result
