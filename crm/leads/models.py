@@ -197,6 +197,9 @@ class Lead(WorkflowRecord, db.Model):
     pooled_at: Mapped[datetime | None] = mapped_column(DateTime)
     pool_warned_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_touch_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # When the current owner got the lead (created, claimed or reassigned): the pool's
+    # idle clock starts no earlier than this. NULL on old rows means created_at.
+    owned_since: Mapped[datetime | None] = mapped_column(DateTime)
     next_touch_on: Mapped[date | None] = mapped_column(Date, index=True)
     lost_reason: Mapped[LostReason | None] = mapped_column(enum_column(LostReason))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))

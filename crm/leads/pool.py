@@ -64,17 +64,21 @@ def working_day(calendar) -> timedelta:
     )
 
 
-def idle_since(last_touch_at, state_entered_at, created_at) -> datetime:
-    """When the owner last did something with the lead: a touch, a state change, or its creation."""
-    return max(t for t in (last_touch_at, state_entered_at, created_at) if t is not None)
+def idle_since(last_touch_at, state_entered_at, owned_since) -> datetime:
+    """When the owner last did something with the lead: a touch, a state change, or getting it."""
+    return max(t for t in (last_touch_at, state_entered_at, owned_since) if t is not None)
+
+
+# When the current owner got the lead; rows from before owned_since existed count from creation.
+_owned_since = func.coalesce(Lead.owned_since, Lead.created_at)
 
 
 def _idle_before(bound: datetime):
     """SQL: every clue of activity is at or before ``bound`` (portable: no GREATEST, which SQLite lacks)."""
     return and_(
-        func.coalesce(Lead.last_touch_at, Lead.created_at) <= bound,
-        func.coalesce(Lead.state_entered_at, Lead.created_at) <= bound,
-        Lead.created_at <= bound,
+        func.coalesce(Lead.last_touch_at, _owned_since) <= bound,
+        func.coalesce(Lead.state_entered_at, _owned_since) <= bound,
+        _owned_since <= bound,
     )
 
 
@@ -98,7 +102,7 @@ def _candidates(bound: datetime, *extra):
             Lead._state.label("state"),
             Lead.last_touch_at,
             Lead.state_entered_at,
-            Lead.created_at,
+            _owned_since.label("owned_since"),
         ).where(_owned_open_leads(), _idle_before(bound), *extra)
     ).all()
 
@@ -130,7 +134,7 @@ def return_stale_leads(now: datetime | None = None) -> PoolRunResult:
     result = PoolRunResult()
     due = {}
     for row in _candidates(_wall_clock_bound(now, days)):
-        since = idle_since(row.last_touch_at, row.state_entered_at, row.created_at)
+        since = idle_since(row.last_touch_at, row.state_entered_at, row.owned_since)
         if calendar.add_working_time(since, span) <= now:
             due[row.id] = row
     returned: list[int] = []
@@ -185,7 +189,7 @@ def warn_before_pool(now: datetime | None = None) -> PoolRunResult:
     rows = _candidates(_wall_clock_bound(now, days - 1), Lead.assignee_id.is_not(None), Lead.pool_warned_at.is_(None))
     to_warn = {}
     for row in rows:
-        since = idle_since(row.last_touch_at, row.state_entered_at, row.created_at)
+        since = idle_since(row.last_touch_at, row.state_entered_at, row.owned_since)
         # Past the return time the lead goes back without a warning that would come too late.
         if calendar.add_working_time(since, warn_after) <= now < calendar.add_working_time(since, days * one_day):
             to_warn[row.id] = row
@@ -193,7 +197,7 @@ def warn_before_pool(now: datetime | None = None) -> PoolRunResult:
     ids = sorted(to_warn)
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        bound = max(idle_since(r.last_touch_at, r.state_entered_at, r.created_at) for r in map(to_warn.get, chunk))
+        bound = max(idle_since(r.last_touch_at, r.state_entered_at, r.owned_since) for r in map(to_warn.get, chunk))
         warned += db.session.scalars(
             update(Lead)
             .where(
@@ -270,7 +274,7 @@ def claim_lead(actor, lead_id: int, *, now: datetime | None = None) -> Lead:
     A lead outside the actor's territories, or one that was never in the pool,
     answers 404. The actor must own fewer than ``LEAD_MAX_OPEN_PER_REP`` open
     leads. Of two reps claiming at once exactly one wins; the other is told the
-    lead is taken. Claiming starts the owner's idle clock afresh (``last_touch_at``),
+    lead is taken. Claiming starts the owner's idle clock afresh (``owned_since``),
     or the next pool run would send the lead straight back.
     """
     if actor.role not in (Role.REP, Role.MANAGER):
@@ -297,7 +301,7 @@ def claim_lead(actor, lead_id: int, *, now: datetime | None = None) -> Lead:
             in_pool=False,
             assignee_id=actor.id,
             pool_warned_at=None,
-            last_touch_at=now,
+            owned_since=now,
             version=Lead.version + 1,
         )
         .execution_options(synchronize_session=False)

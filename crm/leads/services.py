@@ -248,6 +248,7 @@ def create_lead(
         created_by_id=actor.id,
         in_pool=owner_id is None,
         pooled_at=utcnow() if owner_id is None else None,
+        owned_since=utcnow() if owner_id is not None else None,
     )
     lead.assignee_id = owner_id
     lead.products = products
@@ -461,6 +462,7 @@ def reassign_lead(lead: Lead, actor, *, seen_version, owner_id, comment: str | N
     comment = (comment or "").strip() or None
     engine.record_note(lead, actor, "reassign", comment=comment, data={"from": old_id, "to": owner.id})
     lead.assignee_id = owner.id
+    lead.owned_since = utcnow()  # the new owner's idle clock starts now
     lead.in_pool = False
     lead.pooled_at = None
     lead.pool_warned_at = None

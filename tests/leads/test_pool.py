@@ -78,6 +78,7 @@ def gen_lead(app, people):
                 .where(Lead.id == lead.id)
                 .values(
                     created_at=idle_since,
+                    owned_since=idle_since,
                     state_entered_at=idle_since,
                     last_touch_at=touched,
                     in_pool=in_pool,
@@ -493,3 +494,18 @@ def test_two_reps_claiming_from_the_page_at_once_one_is_told_it_is_taken(app, ge
     with app.app_context():
         [winner] = [who for who, (success, _warning) in told.items() if success]
         assert _lead(lead_id).assignee_id == people[winner].id
+
+
+def test_a_reassigned_lead_gets_a_fresh_idle_clock(app, gen_lead, people):
+    """Handing an idle lead to another rep gives that rep the whole pool period."""
+    from crm.leads.services import reassign_lead
+
+    lead_id = gen_lead(state="following")
+    with app.app_context():
+        lead = _lead(lead_id)
+        manager = db.session.get(User, people["manager"].id)
+        reassign_lead(lead, manager, seen_version=lead.version, owner_id=people["rival"].id)
+        db.session.execute(update(Lead).where(Lead.id == lead_id).values(owned_since=DUE_AT - timedelta(hours=1)))
+        db.session.commit()
+        assert pool.return_stale_leads(now=DUE_AT).returned == 0
+        assert _lead(lead_id).assignee_id == people["rival"].id
