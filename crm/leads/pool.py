@@ -29,12 +29,13 @@ from crm.extensions import db
 from crm.leads.models import Lead
 from crm.leads.workflow import OPEN_STATES
 from crm.notify import queue_many
+from crm.notify.models import NotificationKind
 from crm.sla.calendar import current_calendar
 from crm.workflow import engine
 
 # Notification kinds (rendered in crm/notify/rendering.py).
-POOL_WARNING = "lead_pool_warning"
-RETURNED_TO_POOL = "lead_returned_to_pool"
+POOL_WARNING = NotificationKind.POOL_WARNING
+RETURNED_TO_POOL = NotificationKind.RETURNED_TO_POOL
 
 # Keeps each UPDATE's parameter list well under SQLite's limit.
 _CHUNK = 500

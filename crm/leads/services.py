@@ -470,7 +470,7 @@ def reassign_lead(lead: Lead, actor, *, seen_version, owner_id, comment: str | N
     if owner.id != actor.id:
         queue(
             owner.id,
-            NotificationKind.TRANSITION,
+            NotificationKind.ASSIGNED,
             workflow="leads",
             record_id=lead.id,
             state=lead.state,

@@ -14,6 +14,9 @@ class NotificationKind:
     SLA_BREACH = "sla_breach"
     SLA_ESCALATION = "sla_escalation"
     TRANSITION = "transition"
+    ASSIGNED = "assigned"  # a record was given to this user
+    POOL_WARNING = "lead_pool_warning"
+    RETURNED_TO_POOL = "lead_returned_to_pool"
 
 
 class Notification(db.Model):

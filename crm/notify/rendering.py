@@ -104,9 +104,11 @@ def notification_text(note: Notification, facts: RecordFacts | None) -> str:
             text = _("%(record)s is overdue and nobody is assigned", record=record)
     elif note.kind == NotificationKind.TRANSITION:
         text = _("%(record)s has moved on", record=record)
-    elif note.kind == "lead_pool_warning":  # crm.leads.pool.POOL_WARNING
+    elif note.kind == NotificationKind.ASSIGNED:
+        text = _("%(record)s is now yours", record=record)
+    elif note.kind == NotificationKind.POOL_WARNING:
         text = _("%(record)s returns to the lead pool in one working day unless you log a touch", record=record)
-    elif note.kind == "lead_returned_to_pool":  # crm.leads.pool.RETURNED_TO_POOL
+    elif note.kind == NotificationKind.RETURNED_TO_POOL:
         text = _("%(record)s went back to the lead pool: nobody touched it for too long", record=record)
     else:
         text = record

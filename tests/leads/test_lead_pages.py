@@ -364,7 +364,7 @@ def test_reassign_only_to_someone_whose_territories_cover_the_lead(app, people, 
         assert f'"from": {people["rep"].id}' in note.data
         assert f'"to": {other_shenzhen_rep.id}' in note.data
         notes = db.session.scalars(select(Notification).where(Notification.user_id == other_shenzhen_rep.id)).all()
-        assert [(n.kind, n.record_id, n.message) for n in notes] == [("transition", lead_id, "他熟")]
+        assert [(n.kind, n.record_id, n.message) for n in notes] == [("assigned", lead_id, "他熟")]
     page = text(client.get(f"/leads/{lead_id}"))
     assert 'data-event="reassign"' in page
     assert f"测试{other_shenzhen_rep.username}" in page
