@@ -55,3 +55,11 @@ def test_wrong_method_gets_a_page_not_a_stack(client, make_user):
     response = client.get("/auth/logout")
     assert response.status_code == 405
     assert 'data-status="405"' in response.get_data(as_text=True)
+
+
+def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(app, client, make_user):
+    login(client, make_user(Role.REP, territories=["440300"]))
+    too_big = b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    response = client.post("/leads/new", data=too_big, content_type="application/octet-stream")
+    assert response.status_code == 413
+    assert 'data-status="413"' in response.get_data(as_text=True)
