@@ -23,8 +23,9 @@ from crm.common.phones import format_phone
 from crm.extensions import db
 from crm.leads import services
 from crm.leads.blueprint import bp
+from crm.leads.campaigns import scripts_for
 from crm.leads.forms import MAX_CONTACTS, LeadForm, LostForm, MergeForm, ReassignForm, TouchForm
-from crm.leads.models import Campaign, Lead, Script, Touch
+from crm.leads.models import Campaign, Lead, Touch
 from crm.leads.workflow import LEAD_MACHINE
 from crm.products.models import Product
 from crm.territories.models import Territory
@@ -249,7 +250,8 @@ def touch(lead_id):
         "leads/touch.html",
         form=form,
         lead=lead,
-        scripts=_scripts_for(lead),
+        # Scripts for the lead's products and the general ones; every script while none is named.
+        scripts=list(db.session.scalars(scripts_for([p.id for p in lead.products]))),
         photo_limit_mb=current_app.config["TOUCH_PHOTO_MAX_BYTES"] // (1024 * 1024),
     )
 
@@ -261,21 +263,6 @@ def _uploaded_photo(form: TouchForm) -> bytes | None:
         return None
     data = upload.stream.read(current_app.config["TOUCH_PHOTO_MAX_BYTES"] + 1)
     return data or None
-
-
-def _scripts_for(lead: Lead) -> list[Script]:
-    """Active standard scripts for the lead's products of interest, and the general ones."""
-    product_ids = [p.id for p in lead.products]
-    condition = Script.product_id.is_(None)
-    if product_ids:
-        condition = condition | Script.product_id.in_(product_ids)
-    return list(
-        db.session.scalars(
-            select(Script)
-            .where(Script.active.is_(True), condition)
-            .order_by(Script.product_id.is_(None), Script.product_id, Script.objection)
-        )
-    )
 
 
 @bp.route("/<int:lead_id>/touches/<int:touch_id>/photo")
