@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from flask import current_app, has_request_context, session
-from flask_babel import format_datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app, g, has_request_context, session
+from flask_babel import format_datetime, get_translations
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
 
 from crm.extensions import babel
+
+# Babel date patterns our templates use, as strftime: formatting a list of 50 rows
+# through Babel's general formatter costs more than the rest of the row.
+_FAST_PATTERNS = {
+    "yyyy-MM-dd HH:mm": "%Y-%m-%d %H:%M",
+    "yyyy-MM-dd HH:mm:ss": "%Y-%m-%d %H:%M:%S",
+    "yyyy-MM-dd": "%Y-%m-%d",
+    "MM-dd HH:mm": "%m-%d %H:%M",
+}
 
 
 def select_locale() -> str:
@@ -25,6 +38,61 @@ def select_timezone() -> str:
     return current_app.config["BABEL_DEFAULT_TIMEZONE"]
 
 
+def _translations():
+    """The catalog of the current locale, resolved once per locale and app context.
+
+    A page translates a few hundred labels; Flask-Babel resolves context, locale and
+    catalog afresh for each. The cache sits on Flask-Babel's own context object and
+    is keyed by its locale object, so ``force_locale`` (which swaps that object)
+    still gets the other language.
+    """
+    try:
+        ctx = g.get("_flask_babel")
+    except RuntimeError:  # no app context
+        return get_translations()
+    if ctx is not None:
+        cached = getattr(ctx, "crm_translations", None)
+        locale = getattr(ctx, "babel_locale", None)
+        if cached is not None and locale is not None and cached[0] is locale:
+            return cached[1]
+    translations = get_translations()
+    ctx = g.get("_flask_babel")
+    if ctx is not None:
+        ctx.crm_translations = (getattr(ctx, "babel_locale", None), translations)
+    return translations
+
+
+def _translate(string: str, **variables) -> str:
+    text = _translations().gettext(string)
+    return text % variables if variables else text
+
+
+def lazy_gettext(string: str, **variables) -> LazyString:
+    """Like Flask-Babel's lazy_gettext (extracted as ``_l``), translated through the cached catalog."""
+    return LazyString(_translate, string, **variables)
+
+
+def local_datetime(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+    """A stored (naive UTC) instant in the installation's time zone, as ``fmt`` (a Babel pattern)."""
+    if not value:
+        return ""
+    pattern = _FAST_PATTERNS.get(fmt)
+    if pattern is None:
+        return format_datetime(value, fmt)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(_zone(current_app.config["BABEL_DEFAULT_TIMEZONE"])).strftime(pattern)
+
+
+_ZONES: dict[str, ZoneInfo] = {}
+
+
+def _zone(name: str) -> ZoneInfo:
+    if name not in _ZONES:
+        _ZONES[name] = ZoneInfo(name)
+    return _ZONES[name]
+
+
 def init_app(app) -> None:
     babel.init_app(
         app,
@@ -32,7 +100,12 @@ def init_app(app) -> None:
         timezone_selector=select_timezone,
         default_translation_directories=str(app.root_path + "/translations"),
     )
-    app.jinja_env.globals["current_language"] = select_locale
-    app.jinja_env.filters["datetime"] = lambda value, fmt="yyyy-MM-dd HH:mm": (
-        format_datetime(value, fmt) if value else ""
+    # Templates translate through the request's cached catalog (newstyle: Jinja formats
+    # %(name)s and escapes the values, as with Flask-Babel's own callables).
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda string: _translations().gettext(string),
+        ngettext=lambda singular, plural, n: _translations().ngettext(singular, plural, n),
+        newstyle=True,
     )
+    app.jinja_env.globals["current_language"] = select_locale
+    app.jinja_env.filters["datetime"] = local_datetime

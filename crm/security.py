@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from crm.extensions import login_manager
+from crm.i18n import lazy_gettext as _l
 
 # Scripts and styles come only from our own static/ (vendored; customers run on intranets).
 CONTENT_SECURITY_POLICY = (

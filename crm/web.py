@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import flash, render_template, request
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from crm.access.roles import Role
 from crm.common.errors import BusinessError, Conflict
 from crm.extensions import db
+from crm.i18n import lazy_gettext as _l
 
 
 @dataclass(frozen=True)

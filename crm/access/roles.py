@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import abort
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from crm.common.enums import LabelledEnum
+from crm.i18n import lazy_gettext as _l
 
 
 class Role(LabelledEnum):

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from crm.access.roles import Role
 from crm.common.forms import VersionedForm
+from crm.i18n import lazy_gettext as _l
 from crm.territories.forms import TerritoryField
 
 

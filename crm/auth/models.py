@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Boolean,
     Column,
@@ -25,6 +24,7 @@ from crm.access.roles import Role
 from crm.common.enums import enum_column
 from crm.common.time import utcnow
 from crm.extensions import db
+from crm.i18n import lazy_gettext as _l
 
 user_territories = Table(
     "user_territories",

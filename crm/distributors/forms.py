@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm.common.forms import VersionedForm
+from crm.i18n import lazy_gettext as _l
 
 
 class DistributorForm(VersionedForm):

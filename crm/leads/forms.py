@@ -6,7 +6,6 @@ lead) is enforced by the services in ``crm.leads.services``.
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -26,6 +25,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from crm.common.forms import VersionedForm
+from crm.i18n import lazy_gettext as _l
 from crm.leads.models import DistributorKind, LostReason, TouchKind, TouchMethod
 
 MAX_CONTACTS = 3

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateField, DecimalField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.common.forms import VersionedForm
+from crm.i18n import lazy_gettext as _l
 from crm.leads.models import Channel
 from crm.territories.forms import TerritoryField
 from crm.territories.models import MarketTier

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Boolean,
     Column,
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm.common.enums import LabelledEnum, enum_column
 from crm.common.time import utcnow
 from crm.extensions import db
+from crm.i18n import lazy_gettext as _l
 from crm.leads.workflow import LEAD_MACHINE
 from crm.territories.models import MarketTier
 from crm.workflow.models import WorkflowRecord

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask_babel import lazy_gettext as _l
-
 from crm.access.roles import Role
+from crm.i18n import lazy_gettext as _l
 from crm.workflow import Event, Machine, Sla, State
 
 REPS = frozenset({Role.REP, Role.MANAGER})

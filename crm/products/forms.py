@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from crm.common.forms import VersionedForm
+from crm.i18n import lazy_gettext as _l
 from crm.products.models import Dispensing, DosageForm, InsuranceClass, Terminal
 
 

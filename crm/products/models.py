@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, DateTime, Integer, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.common.enums import LabelledEnum, enum_column
 from crm.common.time import utcnow
 from crm.extensions import db
+from crm.i18n import lazy_gettext as _l
 
 
 class DosageForm(LabelledEnum):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import InputRequired
 
 from crm.common.forms import VersionedForm
+from crm.i18n import lazy_gettext as _l
 from crm.sla.services import ESCALATION_ROLES
 
 KIND_HOLIDAY, KIND_WORKDAY = "holiday", "workday"

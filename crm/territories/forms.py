@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, SelectField, SelectMultipleField
 
 from crm.common.forms import VersionedForm
+from crm.i18n import lazy_gettext as _l
 from crm.territories.models import MarketTier
 
 

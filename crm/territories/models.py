@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, ForeignKey, Integer, SmallInteger, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.common.enums import LabelledEnum, enum_column
 from crm.extensions import db
+from crm.i18n import lazy_gettext as _l
 
 
 class MarketTier(LabelledEnum):
