@@ -70,6 +70,8 @@ def scheduler_command():
     from crm.scheduler import build_scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s")
+    # APScheduler announces every run of every job at INFO; ours log what a run did.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     scheduler = build_scheduler(current_app._get_current_object())
 
     def _stop(_signum, _frame):

@@ -22,13 +22,13 @@ from crm.extensions import db
 log = logging.getLogger(__name__)
 
 
-def prune_security_tables() -> tuple[int, int]:
+def prune_security_tables() -> str | None:
     """Delete expired sign-in sessions and login failures older than a day. Idempotent."""
     now = utcnow()
     sessions = db.session.execute(delete(UserSession).where(UserSession.expires_at <= now)).rowcount
     failures = db.session.execute(delete(LoginFailure).where(LoginFailure.at < now - timedelta(days=1))).rowcount
     db.session.commit()
-    return sessions, failures
+    return f"{sessions} expired sessions, {failures} old login failures removed" if sessions or failures else None
 
 
 def run_sla_sweep():
@@ -36,9 +36,9 @@ def run_sla_sweep():
     from crm.sla.sweep import sweep
 
     result = sweep()
-    return f"{result.flagged} flagged, {result.notifications} notifications" + (
-        " (another sweep held the lock)" if result.locked_out else ""
-    )
+    if result.locked_out:
+        return "another sweep held the lock"
+    return f"{result.flagged} flagged, {result.notifications} notifications" if result.flagged else None
 
 
 def run_lead_pool():
@@ -60,7 +60,8 @@ def _in_app_context(app: Flask, job):
         with app.app_context():
             try:
                 result = job()
-                log.info("job %s done: %s", job.__name__, result)
+                # An idle run says nothing: a job that found work says what it did.
+                log.log(logging.INFO if result else logging.DEBUG, "job %s done: %s", job.__name__, result or "idle")
             except Exception:
                 db.session.rollback()
                 log.exception("job %s failed", job.__name__)

@@ -913,7 +913,7 @@ def claim_next_job() -> LeadImport | None:
             return db.session.get(LeadImport, job_id)
 
 
-def run_queued_imports() -> str:
+def run_queued_imports() -> str | None:
     """Scheduler job: import every queued large file, one after another."""
     done = []
     while (job := claim_next_job()) is not None:
@@ -923,4 +923,4 @@ def run_queued_imports() -> str:
             done.append(f"#{job.id}: {count} leads")
         except Exception as failure:  # the job row says it failed; the next job still runs
             done.append(f"#{job.id}: failed ({failure})")
-    return "; ".join(done) or "nothing queued"
+    return "; ".join(done) or None

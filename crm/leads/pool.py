@@ -232,6 +232,8 @@ def run_pool_jobs(now: datetime | None = None) -> str:
     """The scheduler's job: returns first (a lead past due goes back unwarned), then warnings."""
     returned = return_stale_leads(now)
     warned = warn_before_pool(now)
+    if not (returned.returned or warned.warned):
+        return None
     return f"{returned.returned} returned to the pool, {warned.warned} owners warned"
 
 

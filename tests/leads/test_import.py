@@ -411,7 +411,7 @@ def test_large_file_waits_for_the_scheduler_and_completes(app, client, admin, tm
     monkeypatch.setattr(importer, "_progress_writer", spy)
     with app.app_context():
         assert importer.run_queued_imports() == f"#{job_id}: 12 leads"
-        assert importer.run_queued_imports() == "nothing queued"
+        assert importer.run_queued_imports() is None  # idle: nothing to log
         job = db.session.get(LeadImport, job_id)
         assert (job.status, job.imported_count, job.percent) == (ImportStatus.DONE, 12, 100)
     assert seen == [(5, 12), (10, 12), (12, 12)]

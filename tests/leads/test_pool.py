@@ -234,7 +234,7 @@ def test_a_touch_after_the_warning_forgets_it_and_the_next_idle_spell_warns_agai
         # The touch service only sets last_touch_at; the pool job notices it.
         db.session.execute(update(Lead).where(Lead.id == lead_id).values(last_touch_at=touch_at))
         db.session.commit()
-        assert pool.run_pool_jobs(now=DUE_AT) == "0 returned to the pool, 0 owners warned"
+        assert pool.run_pool_jobs(now=DUE_AT) is None  # nothing returned, nobody warned
         assert _lead(lead_id).pool_warned_at is None
         assert _lead(lead_id).in_pool is False
 
@@ -294,7 +294,7 @@ def test_a_rep_claims_a_pool_lead_of_their_territory(app, gen_lead, people):
         last = _history(lead_id)[-1]
         assert (last.event, last.actor_id) == ("claimed", people["rep"].id)
         # The claim starts a fresh idle spell: the next run does not send it straight back.
-        assert pool.run_pool_jobs(now=claim_at + timedelta(hours=1)).startswith("0 returned")
+        assert pool.run_pool_jobs(now=claim_at + timedelta(hours=1)) is None
         assert not _lead(lead_id).in_pool
 
 
