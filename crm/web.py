@@ -79,7 +79,7 @@ class Outcome:
     value: object = None
 
 
-def perform(service, *args, **kwargs) -> Outcome:
+def perform(service, *args, refusal_category: str = "danger", **kwargs) -> Outcome:
     """Run one service for a request: commit when it succeeds; when a rule refuses it,
     roll back, flash the user's message and return a failed outcome.
 
@@ -91,7 +91,7 @@ def perform(service, *args, **kwargs) -> Outcome:
         raise
     except BusinessError as error:
         db.session.rollback()
-        flash(error.message, "danger")
+        flash(error.message, refusal_category)
         return Outcome(False)
     db.session.commit()
     return Outcome(True, value)

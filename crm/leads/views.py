@@ -18,7 +18,7 @@ from sqlalchemy import select
 from crm.access.roles import STAFF_ROLES, Role, roles_required
 from crm.access.scoping import get_scoped_or_404, scoped
 from crm.auth.models import User
-from crm.common.errors import BusinessError, Conflict, check_version
+from crm.common.errors import BusinessError, check_version
 from crm.common.phones import format_phone
 from crm.extensions import db
 from crm.leads import services
@@ -29,6 +29,7 @@ from crm.leads.models import Campaign, Lead, Touch
 from crm.leads.workflow import LEAD_MACHINE
 from crm.products.models import Product
 from crm.territories.models import Territory
+from crm.web import perform
 from crm.workflow import engine
 from crm.workflow.models import WorkflowHistory
 
@@ -224,26 +225,20 @@ def touch(lead_id):
         form.next_touch_on.data = None
     if form.validate_on_submit():
         photo = _uploaded_photo(form)
-        try:
-            services.log_touch(
-                lead,
-                current_user,
-                seen_version=form.seen_version.data,
-                kind=form.kind.data,
-                method=form.method.data,
-                summary=form.summary.data,
-                outcome=form.outcome.data,
-                next_step=form.next_step.data,
-                next_touch_on=form.next_touch_on.data,
-                photo=photo,
-            )
-        except Conflict:
-            raise
-        except BusinessError as error:
-            db.session.rollback()
-            flash(error.message, "danger")
-        else:
-            db.session.commit()
+        outcome = perform(
+            services.log_touch,
+            lead,
+            current_user,
+            seen_version=form.seen_version.data,
+            kind=form.kind.data,
+            method=form.method.data,
+            summary=form.summary.data,
+            outcome=form.outcome.data,
+            next_step=form.next_step.data,
+            next_touch_on=form.next_touch_on.data,
+            photo=photo,
+        )
+        if outcome.ok:
             flash(_("Touch recorded."), "success")
             return redirect(url_for("leads.detail", lead_id=lead.id), code=303)
     return render_template(
@@ -296,21 +291,15 @@ def lose(lead_id):
     if request.method == "GET":
         form.remember_version(lead)
     if form.validate_on_submit():
-        try:
-            services.mark_lost(
-                lead,
-                current_user,
-                seen_version=form.seen_version.data,
-                reason=form.reason.data,
-                comment=form.comment.data,
-            )
-        except Conflict:
-            raise
-        except BusinessError as error:
-            db.session.rollback()
-            flash(error.message, "danger")
-        else:
-            db.session.commit()
+        outcome = perform(
+            services.mark_lost,
+            lead,
+            current_user,
+            seen_version=form.seen_version.data,
+            reason=form.reason.data,
+            comment=form.comment.data,
+        )
+        if outcome.ok:
             flash(_("The lead is marked lost."), "success")
             return redirect(url_for("leads.detail", lead_id=lead.id), code=303)
     return render_template("leads/lost.html", form=form, lead=lead, refusal=engine.refusal(lead, "lose", current_user))
@@ -329,21 +318,15 @@ def reassign(lead_id):
     owners = services.possible_owners(lead)
     form.owner_id.choices = [("", "—")] + [(str(u.id), f"{u.display_name} · {u.role.label}") for u in owners]
     if form.validate_on_submit():
-        try:
-            services.reassign_lead(
-                lead,
-                current_user,
-                seen_version=form.seen_version.data,
-                owner_id=form.owner_id.data,
-                comment=form.comment.data,
-            )
-        except Conflict:
-            raise
-        except BusinessError as error:
-            db.session.rollback()
-            flash(error.message, "danger")
-        else:
-            db.session.commit()
+        outcome = perform(
+            services.reassign_lead,
+            lead,
+            current_user,
+            seen_version=form.seen_version.data,
+            owner_id=form.owner_id.data,
+            comment=form.comment.data,
+        )
+        if outcome.ok:
             flash(_("The lead now belongs to %(name)s.", name=lead.assignee.display_name), "success")
             return redirect(url_for("leads.detail", lead_id=lead.id), code=303)
     return render_template("leads/reassign.html", form=form, lead=lead, owners=owners)
@@ -362,15 +345,8 @@ def merge(lead_id):
     form = MergeForm()
     if form.validate_on_submit():
         keep = get_scoped_or_404(Lead, _int(form.keep_id.data), current_user)
-        try:
-            services.merge_leads(keep, drop, current_user, seen_version=form.seen_version.data)
-        except Conflict:
-            raise
-        except BusinessError as error:
-            db.session.rollback()
-            flash(error.message, "danger")
+        if not perform(services.merge_leads, keep, drop, current_user, seen_version=form.seen_version.data).ok:
             return redirect(url_for("leads.merge", lead_id=drop.id, keep=keep.id), code=303)
-        db.session.commit()
         flash(_("Lead #%(drop)s merged into this lead.", drop=drop.id), "success")
         return redirect(url_for("leads.detail", lead_id=keep.id), code=303)
 

@@ -27,16 +27,13 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def lead_url_builder():
-    """A function lead id → the lead's page; the generic workflow page until the lead page exists.
+    """A function lead id → the lead's page.
 
     The URL is built once and the id spliced in: a list of 100 leads would
     otherwise spend a millisecond in ``url_for``.
     """
     sentinel = 987654321
-    if "leads.detail" in current_app.view_functions:
-        template = url_for("leads.detail", lead_id=sentinel)
-    else:
-        template = url_for("workflow.record", workflow="leads", record_id=sentinel)
+    template = url_for("leads.detail", lead_id=sentinel)
     before, after = template.split(str(sentinel), 1)
     return lambda lead_id: f"{before}{int(lead_id)}{after}"
 
@@ -73,7 +70,7 @@ def index():
         channels=list(Channel),
         sla_labels=sla_filter_labels(),
         lead_url=lead_url_builder(),
-        pool_url=url_for("leads.pool") if "leads.pool" in current_app.view_functions else None,
+        pool_url=url_for("leads.pool"),
         new_url=_new_lead_url(),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from flask import current_app, url_for
+from flask import url_for
 from sqlalchemy import func, select
 
 from crm.access.roles import Role
@@ -80,7 +80,7 @@ def lead_home(user) -> LeadHome | None:
         follow_ups=list(follow_ups),
         overdue=list(overdue),
         pool_nearby=list(pool),
-        pool_url=url_for("leads.pool") if "leads.pool" in current_app.view_functions else None,
+        pool_url=url_for("leads.pool"),
         lead_url=lead_url_builder(),
         today=today,
     )
