@@ -9,7 +9,6 @@ throw-away PostgreSQL cluster (tests/pgcluster.py).
 from __future__ import annotations
 
 import os
-from collections import deque
 
 import pytest
 from sqlalchemy import delete, inspect, text, update
@@ -138,17 +137,9 @@ def testflow(app):
 
 
 def path_to(state: str) -> list[str]:
-    """The shortest list of events from the initial state to ``state`` (breadth-first over the table)."""
-    queue, seen = deque([(MACHINE.initial, [])]), {MACHINE.initial}
-    while queue:
-        current, events = queue.popleft()
-        if current == state:
-            return events
-        for event in MACHINE.events_from(current):
-            if event.target not in seen:
-                seen.add(event.target)
-                queue.append((event.target, [*events, event.name]))
-    raise AssertionError(f"{state} is unreachable")
+    path = MACHINE.path_to(state)
+    assert path is not None, f"{state} is unreachable"
+    return path
 
 
 def actor_for(event_name: str) -> Role:

@@ -6,6 +6,7 @@ walk every (state, event, role) of it. It knows nothing about the database.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -86,6 +87,10 @@ class Machine:
                 yield f"event {event.name!r} leaves a final state"
             if not event.roles:
                 yield f"event {event.name!r} allows no role"
+        if self.initial in self._states:
+            for state in self.states:
+                if self.path_to(state.code) is None:
+                    yield f"state {state.code!r} cannot be reached from {self.initial!r}"
         for code, rule in self.sla.items():
             if code not in self._states:
                 yield f"SLA for unknown state {code!r}"
@@ -93,6 +98,19 @@ class Machine:
                 yield f"SLA on final or paused state {code!r}"
             elif not 0 < rule.warn_fraction < 1 or rule.duration <= timedelta(0):
                 yield f"SLA of {code!r} needs a positive duration and a warning fraction in (0, 1)"
+
+    def path_to(self, state: str) -> list[str] | None:
+        """The shortest list of event names from the initial state to ``state``; None if unreachable."""
+        queue, seen = deque([(self.initial, [])]), {self.initial}
+        while queue:
+            current, events = queue.popleft()
+            if current == state:
+                return events
+            for event in self.events_from(current):
+                if event.target not in seen:
+                    seen.add(event.target)
+                    queue.append((event.target, [*events, event.name]))
+        return None
 
     def state(self, code: str) -> State:
         return self._states[code]

@@ -252,3 +252,16 @@ def test_the_assignee_hears_when_someone_else_moves_their_record(app, drive):
         notes = db.session.execute(select(Notification.user_id, Notification.kind, Notification.message)).all()
     # The rep's own moves while driving the record produced nothing; the manager's move did.
     assert [tuple(n) for n in notes] == [(drive.users[Role.REP].id, "transition", "missing invoice")]
+
+
+def test_a_machine_with_an_unreachable_state_is_refused():
+    from crm.workflow import Event, Machine, State
+
+    with pytest.raises(ValueError, match="cannot be reached"):
+        Machine(
+            "bad",
+            "Bad",
+            (State("a", "A"), State("b", "B"), State("island", "Island")),
+            (Event("go", "Go", ("a",), "b", frozenset({Role.REP})),),
+            "a",
+        )
