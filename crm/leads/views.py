@@ -212,17 +212,28 @@ def detail(lead_id):
 # -- touches -------------------------------------------------------------------------
 
 
+def _lead_and_form(lead_id: int, form_class):
+    """The lead (404 when out of reach) and its versioned form.
+
+    A POST from a page showing an older version answers 409 before anything else,
+    so a stale page hears "reload" rather than a complaint about a state it never saw.
+    """
+    lead = get_scoped_or_404(Lead, lead_id, current_user)
+    if request.method == "POST":
+        check_version(lead, request.form.get("seen_version"))
+    form = form_class()
+    if request.method == "GET":
+        form.remember_version(lead)
+    return lead, form
+
+
 @bp.route("/<int:lead_id>/touches/new", methods=["GET", "POST"])
 @roles_required(*TOUCHERS)
 def touch(lead_id):
     """The phone-sized touch form, with the standard scripts for the lead's products beside it."""
-    lead = get_scoped_or_404(Lead, lead_id, current_user)
-    if request.method == "POST":
-        check_version(lead, request.form.get("seen_version"))  # a stale page hears "reload" first
-    form = TouchForm()
+    lead, form = _lead_and_form(lead_id, TouchForm)
     if request.method == "GET":
-        form.remember_version(lead)
-        form.next_touch_on.data = None
+        form.next_touch_on.data = None  # the lead's date is the old plan; the rep sets the next one
     if form.validate_on_submit():
         photo = _uploaded_photo(form)
         outcome = perform(
@@ -284,12 +295,7 @@ def touch_photo(lead_id, touch_id):
 @roles_required(*CREATORS)
 def lose(lead_id):
     """Close the lead as lost: a reason from the list and a comment are required."""
-    lead = get_scoped_or_404(Lead, lead_id, current_user)
-    if request.method == "POST":
-        check_version(lead, request.form.get("seen_version"))
-    form = LostForm()
-    if request.method == "GET":
-        form.remember_version(lead)
+    lead, form = _lead_and_form(lead_id, LostForm)
     if form.validate_on_submit():
         outcome = perform(
             services.mark_lost,
@@ -309,12 +315,7 @@ def lose(lead_id):
 @roles_required(*MANAGERS)
 def reassign(lead_id):
     """Give the lead to a rep or manager whose territories cover it."""
-    lead = get_scoped_or_404(Lead, lead_id, current_user)
-    if request.method == "POST":
-        check_version(lead, request.form.get("seen_version"))
-    form = ReassignForm()
-    if request.method == "GET":
-        form.remember_version(lead)
+    lead, form = _lead_and_form(lead_id, ReassignForm)
     owners = services.possible_owners(lead)
     form.owner_id.choices = [("", "—")] + [(str(u.id), f"{u.display_name} · {u.role.label}") for u in owners]
     if form.validate_on_submit():
