@@ -71,15 +71,15 @@ def index():
         sla_labels=sla_filter_labels(),
         lead_url=lead_url_builder(),
         pool_url=url_for("leads.pool"),
-        new_url=_new_lead_url(),
+        new_url=_url_if_allowed("leads.new"),
+        import_url=_url_if_allowed("leads.import_upload"),
     )
 
 
-def _new_lead_url() -> str | None:
-    """The "new lead" form, when it exists and the user may use it (its view says who may)."""
-    view = current_app.view_functions.get("leads.new")
-    allowed = getattr(view, "allowed_roles", frozenset())
-    return url_for("leads.new") if view is not None and current_user.role in allowed else None
+def _url_if_allowed(endpoint: str) -> str | None:
+    """The URL of ``endpoint`` when the user's role may open it (``roles_required`` says who may)."""
+    view = current_app.view_functions[endpoint]
+    return url_for(endpoint) if current_user.role in getattr(view, "allowed_roles", frozenset()) else None
 
 
 def _shanghai_date(instant):

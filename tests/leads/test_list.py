@@ -374,3 +374,12 @@ def test_a_large_list_counts_up_to_a_limit_and_still_pages_newest_first(app, peo
     assert "25 in total" in second.get_data(as_text=True)
     assert shown(second) == ids[10:20]
     assert shown(client.get("/leads/?size=10&page=3&territory=440000")) == ids[20:]
+
+
+@pytest.mark.parametrize(("role", "shown"), [(Role.REP, True), (Role.MANAGER, True), (Role.SERVICE, False)])
+def test_the_list_offers_import_to_the_roles_that_may_import(app, make_user, role, shown):
+    client = app.test_client()
+    user = make_user(role, territories=["440300"] if role in (Role.REP, Role.MANAGER) else ())
+    login(client, user)
+    page = client.get("/leads/").get_data(as_text=True)
+    assert ('href="/leads/import"' in page) is shown
