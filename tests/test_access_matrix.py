@@ -247,6 +247,7 @@ def world(app, make_user, drive):
 def _sample_leads(app, users) -> tuple[dict, dict]:
     """A lead in 南山 and one in 东城, each with a touch that has a photo: ``lead_id`` and ``touch_id``."""
     from crm.auth.models import User
+    from crm.common import uploads
     from crm.extensions import db
     from crm.leads import services
     from crm.leads.models import Campaign, Channel, Touch, TouchKind, TouchMethod
@@ -272,7 +273,7 @@ def _sample_leads(app, users) -> tuple[dict, dict]:
                 kind=TouchKind.VISIT,
                 method=TouchMethod.RANDOM_VISIT,
                 summary="拜访",
-                photo_name=services.store_touch_photo(png, "png"),
+                photo_name=uploads.store(png, uploads.PNG, services.TOUCH_PHOTO_AREA),
             )
             db.session.add(touch)
             db.session.flush()

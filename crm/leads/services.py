@@ -281,68 +281,34 @@ def search_condition(query: str):
 
 # -- one lead's life: touches, loss, reassignment, merges ---------------------
 
-import secrets  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 from flask import current_app  # noqa: E402
 
+from crm.common import uploads  # noqa: E402
 from crm.common.errors import check_version  # noqa: E402
 from crm.leads.models import LostReason, Touch, TouchKind, TouchMethod  # noqa: E402
 from crm.notify import queue  # noqa: E402
 from crm.notify.models import NotificationKind  # noqa: E402
 
-# Magic bytes of the photo types a phone produces and every browser shows.
-_PHOTO_SIGNATURES = (
-    (b"\xff\xd8\xff", "jpg"),
-    (b"\x89PNG\r\n\x1a\n", "png"),
-)
-TOUCH_PHOTO_DIR = ("uploads", "touches")
+TOUCH_PHOTO_AREA = "touches"  # instance/uploads/touches/
 DEFAULT_TOUCH_PHOTO_MAX_BYTES = 8 * 1024 * 1024
 
 
-def photo_extension(data: bytes) -> str | None:
-    """``jpg``, ``png`` or ``webp`` when the bytes are one of those images, else None (the name is never trusted)."""
-    for signature, extension in _PHOTO_SIGNATURES:
-        if data.startswith(signature):
-            return extension
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
-def touch_photo_path(photo_name: str):
-    """Where a stored touch photo lives: ``instance/uploads/touches/<server-made name>``."""
-    return Path(current_app.instance_path).joinpath(*TOUCH_PHOTO_DIR, photo_name)
-
-
-def check_touch_photo(data: bytes) -> str:
-    """The photo's extension when its content is a JPEG, PNG or WebP within the size limit; else refused."""
+def check_touch_photo(data: bytes) -> uploads.FileKind:
+    """The photo's kind when its content is a JPEG, PNG or WebP within the size limit; else refused."""
     limit = current_app.config.get("TOUCH_PHOTO_MAX_BYTES", DEFAULT_TOUCH_PHOTO_MAX_BYTES)
     if len(data) > limit:
         raise BusinessError(
             _(
                 "The photo is too large (%(size)s MB); the limit is %(limit)s MB.",
-                size=_megabytes(len(data)),
-                limit=_megabytes(limit),
+                size=uploads.megabytes(len(data)),
+                limit=uploads.megabytes(limit),
             )
         )
-    extension = photo_extension(data)
-    if extension is None:
+    kind = uploads.sniff(data, uploads.IMAGES)
+    if kind is None:
         raise BusinessError(_("The photo must be a JPEG, PNG or WebP image."))
-    return extension
-
-
-def store_touch_photo(data: bytes, extension: str) -> str:
-    """Write a checked photo under a random name (never the uploaded one) and return that name."""
-    name = f"{secrets.token_hex(16)}.{extension}"
-    path = touch_photo_path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return name
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f}".rstrip("0").rstrip(".")
+    return kind
 
 
 def _not_merged(lead: Lead) -> None:
@@ -382,11 +348,11 @@ def log_touch(
     check_version(lead, seen_version)
     _not_merged(lead)
     # Check the photo before anything moves: a refused file must leave the lead as it was.
-    photo_extension_ = check_touch_photo(photo) if photo else None
+    photo_kind = check_touch_photo(photo) if photo else None
     event = {"new": "contact", "following": "log_touch"}.get(lead.state)
     if event:
         engine.apply_event(lead, event, actor, seen_version=seen_version)
-    photo_name = store_touch_photo(photo, photo_extension_) if photo else None
+    photo_name = uploads.store(photo, photo_kind, TOUCH_PHOTO_AREA) if photo else None
     now = utcnow()
     touch = Touch(
         lead_id=lead.id,

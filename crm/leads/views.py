@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from sqlalchemy import select
 from crm.access.roles import STAFF_ROLES, Role, roles_required
 from crm.access.scoping import get_scoped_or_404, scoped
 from crm.auth.models import User
+from crm.common import uploads
 from crm.common.errors import BusinessError, check_version
 from crm.common.phones import format_phone
 from crm.extensions import db
@@ -38,7 +39,6 @@ TOUCHERS = (Role.REP, Role.MANAGER)
 MANAGERS = (Role.MANAGER, Role.ADMIN)
 # A chain of merges deeper than this is not followed on a timeline.
 MAX_MERGE_DEPTH = 10
-PHOTO_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
 # -- creation --------------------------------------------------------------------
@@ -264,11 +264,7 @@ def touch(lead_id):
 
 def _uploaded_photo(form: TouchForm) -> bytes | None:
     """The uploaded bytes, read no further than one byte past the limit (the service refuses more)."""
-    upload = form.photo.data
-    if not upload or not getattr(upload, "filename", None):
-        return None
-    data = upload.stream.read(current_app.config["TOUCH_PHOTO_MAX_BYTES"] + 1)
-    return data or None
+    return uploads.read_limited(form.photo.data, current_app.config["TOUCH_PHOTO_MAX_BYTES"])
 
 
 @bp.route("/<int:lead_id>/touches/<int:touch_id>/photo")
@@ -279,13 +275,7 @@ def touch_photo(lead_id, touch_id):
     item = db.session.get(Touch, touch_id)
     if item is None or not item.photo_name or item.lead_id not in (lead.id, *merged_lead_ids(lead)):
         abort(404)
-    extension = item.photo_name.rsplit(".", 1)[-1]
-    if extension not in PHOTO_TYPES:
-        abort(404)
-    directory = services.touch_photo_path(item.photo_name).parent
-    response = send_from_directory(directory, item.photo_name, mimetype=PHOTO_TYPES[extension], max_age=0)
-    response.headers["Cache-Control"] = "private, max-age=0"
-    return response
+    return uploads.send_stored(services.TOUCH_PHOTO_AREA, item.photo_name)
 
 
 # -- lost, reassign, merge -----------------------------------------------------------

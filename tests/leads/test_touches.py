@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from crm.extensions import db
 from crm.leads.models import Script, Touch
-from crm.leads.services import TOUCH_PHOTO_DIR
+from crm.leads.services import TOUCH_PHOTO_AREA
 from tests.helpers import gen_product
 from tests.leads import test_lead_pages
 from tests.leads.test_lead_pages import gen_lead, get_lead, send, signed_in, text
@@ -49,7 +49,7 @@ def touches_of(app, lead_id) -> list[Touch]:
 
 
 def photo_dir(app) -> Path:
-    return Path(app.instance_path).joinpath(*TOUCH_PHOTO_DIR)
+    return Path(app.instance_path) / "uploads" / TOUCH_PHOTO_AREA
 
 
 def stored_photos(app) -> set[str]:
