@@ -89,6 +89,10 @@ class Config:
     LEAD_IMPORT_MAX_BYTES = int(os.environ.get("LEAD_IMPORT_MAX_BYTES", str(20 * 1024 * 1024)))
     LEAD_IMPORT_BACKGROUND_ROWS = int(os.environ.get("LEAD_IMPORT_BACKGROUND_ROWS", "2000"))
     LEAD_IMPORT_POLL_SECONDS = int(os.environ.get("LEAD_IMPORT_POLL_SECONDS", "5"))
+    # A background import whose progress has not moved for this long is taken to have lost its process:
+    # it is queued again once, then marked failed. Uploads never imported are deleted after KEEP_DAYS.
+    LEAD_IMPORT_STALE_MINUTES = int(os.environ.get("LEAD_IMPORT_STALE_MINUTES", "15"))
+    LEAD_IMPORT_KEEP_DAYS = int(os.environ.get("LEAD_IMPORT_KEEP_DAYS", "7"))
     # A touch photo (JPEG, PNG or WebP, checked by content) is refused above this size.
     TOUCH_PHOTO_MAX_BYTES = int(os.environ.get("TOUCH_PHOTO_MAX_BYTES", str(8 * 1024 * 1024)))
     # No request body beyond the largest upload we accept (plus form overhead): Werkzeug

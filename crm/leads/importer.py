@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import phonenumbers
@@ -841,30 +841,59 @@ def job_progress(job: LeadImport) -> tuple[int, int]:
 
 
 def _progress_writer(job_id: int, file: Path) -> Callable[[int, int], None]:
+    """Records the import's progress where others can see it; each write is also its heartbeat."""
     if db.engine.dialect.name == "sqlite":
 
         def write_file(done: int, total: int) -> None:
-            file.write_text(json.dumps([done, total]))
+            file.write_text(json.dumps([done, total]))  # its modification time is the heartbeat
 
         return write_file
 
     def write_row(done: int, total: int) -> None:
+        table = LeadImport.__table__
         with db.engine.begin() as connection:
             connection.execute(
-                update(LeadImport.__table__)
-                .where(LeadImport.__table__.c.id == job_id)
-                .values(processed_rows=done, total_rows=total)
+                update(table)
+                .where(table.c.id == job_id, table.c.status == ImportStatus.RUNNING)
+                .values(processed_rows=done, total_rows=total, heartbeat_at=utcnow())
             )
 
     return write_row
 
 
+class ImportTakenOver(Exception):
+    """This run was taken for dead and the job given to another run; this run's work was rolled back."""
+
+
+def _finish(job_id: int, attempt: int, **values) -> bool:
+    """Set the job's final state, if it is still this run's (running, and not taken over since); not committed."""
+    table = LeadImport.__table__
+    return bool(
+        db.session.execute(
+            update(table)
+            .where(table.c.id == job_id, table.c.status == ImportStatus.RUNNING, table.c.attempts == attempt)
+            .values(**values)
+        ).rowcount
+    )
+
+
+def _discard_files(file_name: str, *, upload: bool) -> None:
+    directory = imports_dir()
+    (directory / f"{file_name}.progress").unlink(missing_ok=True)
+    if upload:
+        (directory / file_name).unlink(missing_ok=True)
+
+
 def run_import_job(job: LeadImport, actor) -> int:
     """Validate the file again (the database may have changed since the preview) and import it.
 
-    Commits on success; on failure rolls back every lead and marks the job failed.
+    Commits on success; on failure rolls back every lead and marks the job failed. Either
+    way the uploaded file is deleted then (the report stays in the job's row). If the job
+    was meanwhile queued again because this run looked dead (see ``recover_stalled_imports``),
+    nothing of this run is kept and the job and its file are left to the run that has it now.
     """
-    job_id, file = job.id, _progress_file(job)
+    job_id, attempt, file_name = job.id, job.attempts, job.file_name
+    finished = False
     try:
         plan = plan_import(job_path(job), job.mapping, actor)
         count = import_plan(
@@ -872,28 +901,41 @@ def run_import_job(job: LeadImport, actor) -> int:
             actor,
             job.campaign_id,
             include_duplicates=job.include_duplicates,
-            progress=_progress_writer(job_id, file),
+            progress=_progress_writer(job_id, _progress_file(job)),
         )
-        job.status = ImportStatus.DONE
-        job.imported_count = count
-        job.processed_rows = job.total_rows = count
-        job.report_json = json.dumps(plan.report(), ensure_ascii=False)
-        job.finished_at = utcnow()
+        ours = _finish(
+            job_id,
+            attempt,
+            status=ImportStatus.DONE,
+            imported_count=count,
+            processed_rows=count,
+            total_rows=count,
+            report_json=json.dumps(plan.report(), ensure_ascii=False),
+            finished_at=utcnow(),
+        )
+        if not ours:
+            raise ImportTakenOver(f"import #{job_id} was taken over by another run; its leads were rolled back")
         db.session.commit()
+        finished = True
         return count
     except Exception as failure:
         db.session.rollback()
-        job = db.session.get(LeadImport, job_id)
-        job.status = ImportStatus.FAILED
-        job.error_message = getattr(failure, "message", None) or _("The import failed.")
-        job.finished_at = utcnow()
+        ours = not isinstance(failure, ImportTakenOver) and _finish(
+            job_id,
+            attempt,
+            status=ImportStatus.FAILED,
+            error_message=getattr(failure, "message", None) or _("The import failed."),
+            finished_at=utcnow(),
+        )
         db.session.commit()
+        finished = ours  # only once the final state is committed may the file go
         raise
     finally:
-        file.unlink(missing_ok=True)
+        if finished:
+            _discard_files(file_name, upload=True)
 
 
-def claim_next_job() -> LeadImport | None:
+def claim_next_job(now: datetime | None = None) -> LeadImport | None:
     """Take the oldest queued import, atomically: of two schedulers, one wins the UPDATE."""
     table = LeadImport.__table__
     while True:
@@ -903,19 +945,153 @@ def claim_next_job() -> LeadImport | None:
         if job_id is None:
             db.session.rollback()
             return None
+        started = now or utcnow()
         claimed = db.session.execute(
             update(table)
             .where(table.c.id == job_id, table.c.status == ImportStatus.QUEUED)
-            .values(status=ImportStatus.RUNNING, started_at=utcnow(), processed_rows=0)
+            .values(
+                status=ImportStatus.RUNNING,
+                started_at=started,
+                heartbeat_at=started,
+                processed_rows=0,
+                attempts=table.c.attempts + 1,
+            )
         ).rowcount
         db.session.commit()
         if claimed:
             return db.session.get(LeadImport, job_id)
 
 
-def run_queued_imports() -> str | None:
-    """Scheduler job: import every queued large file, one after another."""
+# --- recovery and clean-up (the scheduler job, before and after the imports) ---------------------
+
+MAX_ATTEMPTS = 2  # a stalled import is queued again once; stalled a second time, it has failed
+
+
+def _last_seen():
+    table = LeadImport.__table__
+    return func.coalesce(table.c.heartbeat_at, table.c.started_at, table.c.created_at)
+
+
+def _file_time(path: Path) -> datetime | None:
+    """The file's modification time as naive UTC, like the timestamp columns; None if it is gone."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
+    except FileNotFoundError:
+        return None
+
+
+def _stalled_imports(cutoff: datetime) -> list[tuple[int, str, int]]:
+    """(id, file name, attempts) of the running imports with no sign of life since ``cutoff``.
+
+    A sign of life is the claim, a progress row write (PostgreSQL) or the progress file's
+    modification time (SQLite). The read transaction ends here.
+    """
+    table = LeadImport.__table__
+    rows = db.session.execute(
+        select(table.c.id, table.c.file_name, table.c.attempts)
+        .where(table.c.status == ImportStatus.RUNNING, _last_seen() < cutoff)
+        .order_by(table.c.id)
+    ).all()
+    db.session.commit()
+    stalled = []
+    for job_id, file_name, attempts in rows:
+        touched = _file_time(imports_dir() / f"{file_name}.progress")
+        if touched is None or touched < cutoff:
+            stalled.append((job_id, file_name, attempts))
+    return stalled
+
+
+def recover_stalled_imports(now: datetime | None = None) -> list[str]:
+    """Running imports whose process died (progress still for LEAD_IMPORT_STALE_MINUTES): queue each
+    again once, and mark it failed when it stalls again. Their leads were rolled back with the dead
+    transaction, so a new run starts from scratch. Safe to run concurrently: each change is a
+    conditional UPDATE on the state that was read, so one run wins it."""
+    now = now or utcnow()
+    cutoff = now - timedelta(minutes=current_app.config.get("LEAD_IMPORT_STALE_MINUTES", 15))
+    table = LeadImport.__table__
     done = []
+    for job_id, file_name, attempts in _stalled_imports(cutoff):
+        give_up = attempts >= MAX_ATTEMPTS
+        if give_up:
+            values = {
+                "status": ImportStatus.FAILED,
+                "error_message": _("The import was interrupted. Upload the file again."),
+                "finished_at": now,
+            }
+        else:
+            values = {"status": ImportStatus.QUEUED, "processed_rows": 0, "heartbeat_at": None}
+        changed = db.session.execute(
+            update(table)
+            .where(
+                table.c.id == job_id,
+                table.c.status == ImportStatus.RUNNING,
+                table.c.attempts == attempts,
+                _last_seen() < cutoff,
+            )
+            .values(**values)
+        ).rowcount
+        db.session.commit()
+        if not changed:  # another scheduler got there first, or the import moved meanwhile
+            continue
+        _discard_files(file_name, upload=give_up)
+        done.append(f"#{job_id}: stalled, " + ("failed" if give_up else "queued again"))
+    return done
+
+
+_UPLOAD_NAME = re.compile(r"^[0-9a-f]{32}\.(?:csv|xlsx)$")
+
+
+def sweep_import_files(now: datetime | None = None) -> tuple[int, int]:
+    """(uploads closed, files deleted): uploads nobody imported within LEAD_IMPORT_KEEP_DAYS are marked
+    failed, then the files of finished imports are deleted, and files no import names once they are
+    as old. The imports' rows, with their reports, stay."""
+    now = now or utcnow()
+    days = current_app.config.get("LEAD_IMPORT_KEEP_DAYS", 7)
+    cutoff = now - timedelta(days=days)
+    table = LeadImport.__table__
+    closed = db.session.execute(
+        update(table)
+        .where(
+            table.c.status.in_((ImportStatus.UPLOADED, ImportStatus.PREVIEWED)),
+            table.c.created_at < cutoff,
+        )
+        .values(
+            status=ImportStatus.FAILED,
+            error_message=_(
+                "The file was not imported within %(days)d days of its upload and has been deleted. "
+                "Upload it again to import it.",
+                days=days,
+            ),
+            finished_at=now,
+        )
+    ).rowcount
+    db.session.commit()
+
+    files = {}
+    for path in imports_dir().iterdir():
+        upload_name = path.name.removesuffix(".progress")
+        if _UPLOAD_NAME.match(upload_name) and path.is_file():
+            files.setdefault(upload_name, []).append(path)
+    status_of: dict[str, str] = {}
+    for chunk in _chunks(sorted(files)):
+        status_of.update(
+            db.session.execute(select(table.c.file_name, table.c.status).where(table.c.file_name.in_(chunk))).all()
+        )
+    db.session.commit()
+    removed = 0
+    for upload_name, paths in files.items():
+        status = status_of.get(upload_name)
+        for path in paths:
+            if status in ImportStatus.FINISHED or (status is None and (_file_time(path) or now) < cutoff):
+                path.unlink(missing_ok=True)
+                removed += 1
+    return closed, removed
+
+
+def run_queued_imports(now: datetime | None = None) -> str | None:
+    """Scheduler job: recover imports whose process died, import every queued large file one after
+    another, then delete the files no import needs any more."""
+    done = recover_stalled_imports(now)
     while (job := claim_next_job()) is not None:
         actor = db.session.get(User, job.created_by_id)
         try:
@@ -923,4 +1099,9 @@ def run_queued_imports() -> str | None:
             done.append(f"#{job.id}: {count} leads")
         except Exception as failure:  # the job row says it failed; the next job still runs
             done.append(f"#{job.id}: failed ({failure})")
+    closed, removed = sweep_import_files(now)
+    if closed:
+        done.append(f"{closed} uploads not imported in time closed")
+    if removed:
+        done.append(f"{removed} import files deleted")
     return "; ".join(done) or None

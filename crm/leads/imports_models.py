@@ -43,6 +43,10 @@ class LeadImport(db.Model):
     report_json: Mapped[str | None] = mapped_column(Text)  # the dry run's summary and issues
     error_message: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Times an import process took the job; the scheduler gives a stalled job one more go, not endless ones.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When a running import last showed progress (PostgreSQL; on SQLite the progress file's time says it).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     campaign = relationship("Campaign")

@@ -12,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from crm.access.roles import Role, roles_required
+from crm.common.time import utcnow
 from crm.extensions import db
 from crm.leads import importer
 from crm.leads.blueprint import bp
@@ -148,6 +149,8 @@ def import_run(import_id):
         flash(_("The import has started. You can leave this page; it goes on."), "info")
     else:
         job.status = ImportStatus.RUNNING
+        job.started_at = job.heartbeat_at = utcnow()  # should this worker die, the scheduler takes the job over
+        job.attempts += 1
         db.session.commit()
         try:
             count = importer.run_import_job(job, current_user._get_current_object())

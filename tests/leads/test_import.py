@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import secrets
+import threading
+from datetime import timedelta
 
 import pytest
 from flask_babel import force_locale
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from crm.access.roles import Role
 from crm.auth.models import User
 from crm.common.phones import normalize_phone
+from crm.common.time import utcnow
 from crm.extensions import db
 from crm.leads import importer
 from crm.leads.importer import fast_initials, fast_phone, guess_mapping, import_plan, plan_import, split_phones
@@ -459,3 +464,206 @@ def test_only_csv_and_xlsx_are_accepted(app, client, admin, tmp_path, campaign_i
     assert response.status_code == 200
     with app.app_context():
         assert db.session.scalar(select(func.count(LeadImport.id))) == 0
+
+
+# --- recovering imports whose process died, and deleting files no import needs ---
+
+STALE = timedelta(minutes=15)  # LEAD_IMPORT_STALE_MINUTES' default
+
+
+def stored_job(app, admin_id, campaign_id, *, status=ImportStatus.QUEUED, rows=3, created_at=None) -> tuple[int, str]:
+    """(id, file name) of an import whose file is stored under instance/imports/, in ``status``."""
+    with app.app_context():
+        name = f"{secrets.token_hex(16)}.csv"
+        lines = [[f"恢复医药{i}", f"人{i}", f"1370000{i:04d}", "", "深圳 福田", ""] for i in range(rows)]
+        write_csv(importer.imports_dir() / name, lines)
+        job = LeadImport(
+            file_name=name,
+            original_name="名单.csv",
+            status=status,
+            campaign_id=campaign_id,
+            created_by_id=admin_id,
+            mapping_json=json.dumps(guess_mapping(HEADER)),
+            total_rows=rows,
+            report_json=json.dumps({"new": rows, "issues": []}),
+        )
+        if created_at is not None:
+            job.created_at = created_at
+        db.session.add(job)
+        db.session.commit()
+        return job.id, name
+
+
+def job_state(app, job_id):
+    with app.app_context():
+        job = db.session.get(LeadImport, job_id)
+        return job.status, job.attempts
+
+
+def upload_exists(app, name) -> bool:
+    with app.app_context():
+        return (importer.imports_dir() / name).exists()
+
+
+def test_a_stalled_import_is_queued_again_once_and_then_completes(app, admin, campaign_id):
+    job_id, name = stored_job(app, admin.id, campaign_id)
+    with app.app_context():
+        started = utcnow()
+        assert importer.claim_next_job(now=started).id == job_id  # …and its process dies here
+        assert importer.recover_stalled_imports(now=started + STALE - timedelta(minutes=1)) == []
+    assert job_state(app, job_id) == (ImportStatus.RUNNING, 1)
+    with app.app_context():
+        assert importer.recover_stalled_imports(now=started + STALE + timedelta(minutes=1)) == [
+            f"#{job_id}: stalled, queued again"
+        ]
+        assert db.session.get(LeadImport, job_id).processed_rows == 0
+    assert job_state(app, job_id) == (ImportStatus.QUEUED, 1)
+    assert upload_exists(app, name)  # the next run needs it
+    with app.app_context():
+        assert importer.run_queued_imports() == f"#{job_id}: 3 leads"
+        job = db.session.get(LeadImport, job_id)
+        assert (job.status, job.attempts, job.imported_count) == (ImportStatus.DONE, 2, 3)
+        assert job.report["new"] == 3  # the report stays in the database…
+        assert db.session.scalar(select(func.count(Lead.id))) == 3
+    assert not upload_exists(app, name)  # …the file does not
+
+
+def test_an_import_stalled_twice_fails_and_its_page_says_so(app, client, admin, campaign_id):
+    job_id, name = stored_job(app, admin.id, campaign_id)
+    with app.app_context():
+        first = utcnow() - timedelta(hours=1)
+        importer.claim_next_job(now=first)
+        assert importer.recover_stalled_imports(now=first + STALE * 2) == [f"#{job_id}: stalled, queued again"]
+        second = first + STALE * 3
+        importer.claim_next_job(now=second)
+        assert importer.recover_stalled_imports(now=second + STALE * 2) == [f"#{job_id}: stalled, failed"]
+        assert importer.recover_stalled_imports(now=second + STALE * 4) == []  # once failed, left alone
+        assert importer.claim_next_job() is None
+        job = db.session.get(LeadImport, job_id)
+        assert (job.status, job.attempts, job.finished_at) == (ImportStatus.FAILED, 2, second + STALE * 2)
+        assert job.error_message == "导入中断，请重新上传。"  # written by the scheduler, in the default language
+        with app.test_request_context(), force_locale("en"):
+            assert importer._("The import was interrupted. Upload the file again.") != job.error_message
+    assert not upload_exists(app, name)
+    login(client, admin)
+    page = client.get(f"/leads/import/{job_id}").get_data(as_text=True)
+    assert "导入中断，请重新上传" in page
+    assert "hx-get" not in page  # no longer polling
+
+
+def test_progress_keeps_a_long_import_from_being_taken_for_dead(app, admin, campaign_id):
+    job_id, _name = stored_job(app, admin.id, campaign_id)
+    with app.app_context():
+        claimed = utcnow() - STALE * 2
+        job = importer.claim_next_job(now=claimed)
+        importer._progress_writer(job_id, importer._progress_file(job))(1, 3)  # a heartbeat, just now
+        db.session.commit()
+        assert importer.recover_stalled_imports(now=utcnow() + timedelta(minutes=1)) == []
+        assert importer.recover_stalled_imports(now=utcnow() + STALE + timedelta(minutes=1)) == [
+            f"#{job_id}: stalled, queued again"
+        ]
+        assert not importer._progress_file(job).exists()
+
+
+def test_two_recovery_runs_at_once_queue_a_stalled_import_once(app, admin, campaign_id, monkeypatch):
+    job_id, _name = stored_job(app, admin.id, campaign_id)
+    with app.app_context():
+        started = utcnow()
+        importer.claim_next_job(now=started)
+    # Both runs see the import stalled before either changes it: the worst interleaving.
+    both_read = threading.Barrier(2, timeout=10)
+    read_stalled = importer._stalled_imports
+
+    def stalled_then_wait(cutoff):
+        found = read_stalled(cutoff)
+        both_read.wait()
+        return found
+
+    monkeypatch.setattr(importer, "_stalled_imports", stalled_then_wait)
+    results, errors = [], []
+
+    def run():
+        try:
+            with app.app_context():
+                results.append(importer.recover_stalled_imports(now=started + STALE * 2))
+        except Exception as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    assert sorted(results) == [[], [f"#{job_id}: stalled, queued again"]]
+    assert job_state(app, job_id) == (ImportStatus.QUEUED, 1)
+
+
+def test_a_run_taken_for_dead_keeps_nothing_when_it_finishes_after_all(app, admin, campaign_id, monkeypatch):
+    job_id, name = stored_job(app, admin.id, campaign_id)
+    real_plan = importer.plan_import
+
+    def plan_then_lose_the_job(*args, **kwargs):
+        # While this run is busy, another scheduler finds it stalled, queues it again and takes it.
+        db.session.commit()
+        with db.engine.begin() as connection:
+            table = LeadImport.__table__
+            connection.execute(update(table).where(table.c.id == job_id).values(attempts=table.c.attempts + 1))
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "plan_import", plan_then_lose_the_job)
+    with app.app_context():
+        job = importer.claim_next_job()
+        actor = db.session.get(User, admin.id)
+        with pytest.raises(importer.ImportTakenOver):
+            importer.run_import_job(job, actor)
+        assert db.session.scalar(select(func.count(Lead.id))) == 0
+    assert job_state(app, job_id) == (ImportStatus.RUNNING, 2)  # the other run's, untouched
+    assert upload_exists(app, name)
+
+
+def test_files_go_when_their_import_ends_or_nobody_imports_them(app, client, admin, campaign_id):
+    with app.app_context():
+        now = utcnow()
+    old_id, old_name = stored_job(
+        app, admin.id, campaign_id, status=ImportStatus.PREVIEWED, created_at=now - timedelta(days=3)
+    )
+    _new_id, new_name = stored_job(app, admin.id, campaign_id, status=ImportStatus.UPLOADED, created_at=now)
+    _queued_id, queued_name = stored_job(
+        app, admin.id, campaign_id, status=ImportStatus.QUEUED, created_at=now - timedelta(days=30)
+    )
+    _done_id, done_name = stored_job(app, admin.id, campaign_id, status=ImportStatus.DONE, created_at=now)
+    with app.app_context():
+        stray = importer.imports_dir() / f"{secrets.token_hex(16)}.xlsx"  # saved, but its row never committed
+        stray.write_bytes(b"PK")
+        importer.sweep_import_files(now=now)
+        assert not upload_exists(app, done_name)  # finished: gone at once
+        assert all(upload_exists(app, n) for n in (old_name, new_name, queued_name))
+        assert stray.exists()
+
+        assert importer.sweep_import_files(now=now + timedelta(days=5))[0] == 1  # 8 days after its upload
+        assert not upload_exists(app, old_name)
+        assert all(upload_exists(app, n) for n in (new_name, queued_name))
+        assert stray.exists()
+        old = db.session.get(LeadImport, old_id)
+        assert old.status == ImportStatus.FAILED
+        assert old.report == {"new": 3, "issues": []}  # the row and its report stay
+
+        assert importer.sweep_import_files(now=now + timedelta(days=8))[0] == 1
+        assert not upload_exists(app, new_name)
+        assert not stray.exists()
+        assert upload_exists(app, queued_name)  # waiting for the scheduler: kept, however old
+        assert db.session.scalar(select(func.count(LeadImport.id))) == 4
+    login(client, admin)
+    page = client.get(f"/leads/import/{old_id}").get_data(as_text=True)
+    assert "7 天内未导入" in page
+    assert client.get(f"/leads/import/{old_id}/mapping").status_code == 302  # no longer asks for the mapping
+
+
+def test_the_import_job_recovers_and_sweeps_in_the_scheduler(app, admin, campaign_id):
+    job_id, name = stored_job(app, admin.id, campaign_id)
+    with app.app_context():
+        importer.claim_next_job(now=utcnow() - STALE * 2)
+        assert importer.run_queued_imports() == f"#{job_id}: stalled, queued again; #{job_id}: 3 leads"
+    assert job_state(app, job_id) == (ImportStatus.DONE, 2)
+    assert not upload_exists(app, name)
