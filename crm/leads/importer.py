@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import re
+import secrets
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,12 +35,13 @@ from sqlalchemy import func, select, update
 
 from crm.access.roles import Role
 from crm.auth.models import User, user_territories
+from crm.common.errors import BusinessError
 from crm.common.phones import format_phone, normalize_phone
 from crm.common.time import utcnow
 from crm.common.validators import normalize_uscc
 from crm.extensions import db
 from crm.leads.imports_models import ImportStatus, LeadImport
-from crm.leads.models import ContactPhone, Lead, LeadContact, lead_products
+from crm.leads.models import Campaign, ContactPhone, Lead, LeadContact, lead_products
 from crm.leads.services import company_name_key, pinyin_initials
 from crm.products.models import Product
 from crm.territories.models import Territory
@@ -50,12 +52,8 @@ from crm.workflow import engine
 ENCODINGS = ("utf-8-sig", "gb18030")  # UTF-8 (with or without BOM), then what Chinese Excel writes
 
 
-class ImportFileError(Exception):
-    """The file cannot be read as a table; ``message`` says why, for the user."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+class ImportFileError(BusinessError):
+    """The file cannot be taken or read as a table; ``message`` says why, for the user."""
 
 
 def read_table(path: str | Path) -> tuple[list[str], Iterator[list]]:
@@ -812,6 +810,57 @@ def imports_dir() -> Path:
     path = Path(current_app.instance_path) / "imports"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+ALLOWED_SUFFIXES = {".csv", ".xlsx"}
+
+
+def receive_upload(upload, campaign_id: int | None, actor) -> LeadImport:
+    """Keep an uploaded list under a server-made name and open its import, with columns guessed.
+
+    Refuses, with the user's message, a missing campaign or file, a type other than
+    CSV/XLSX, a file over the size cap, and one that cannot be read as a table (the
+    stored copy is removed then). Flushes; the caller commits.
+    """
+    campaign = db.session.get(Campaign, campaign_id or 0)
+    if campaign is None:
+        raise ImportFileError(_("Choose the campaign the list came from."))
+    if upload is None or not upload.filename:
+        raise ImportFileError(_("Choose a CSV or XLSX file."))
+    suffix = Path(upload.filename).suffix.lower()
+    if suffix not in ALLOWED_SUFFIXES:
+        raise ImportFileError(_("Only CSV and XLSX files can be imported."))
+    limit = max_upload_bytes()
+    name = f"{secrets.token_hex(16)}{suffix}"
+    path = imports_dir() / name
+    upload.save(path)
+    try:
+        if path.stat().st_size > limit:
+            raise ImportFileError(too_large_message())
+        headers, _rows = read_table(path)
+    except ImportFileError:
+        path.unlink(missing_ok=True)
+        raise
+    job = LeadImport(
+        file_name=name,
+        original_name=Path(upload.filename).name[:255],
+        campaign_id=campaign.id,
+        created_by_id=actor.id,
+        mapping_json=json.dumps(guess_mapping(headers)),
+    )
+    db.session.add(job)
+    db.session.flush()
+    return job
+
+
+def max_upload_bytes() -> int:
+    return current_app.config.get("LEAD_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
+
+
+def too_large_message() -> str:
+    return _(
+        "The file is larger than %(mb)d MB. Split it and import the parts.", mb=max(1, max_upload_bytes() // 2**20)
+    )
 
 
 def job_path(job: LeadImport) -> Path:

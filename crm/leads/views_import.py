@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
-from pathlib import Path
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -18,9 +16,9 @@ from crm.leads import importer
 from crm.leads.blueprint import bp
 from crm.leads.imports_models import ImportStatus, LeadImport
 from crm.leads.models import Campaign
+from crm.web import perform
 
 IMPORTERS = (Role.ADMIN, Role.MANAGER, Role.REP)
-ALLOWED_SUFFIXES = {".csv", ".xlsx"}
 
 
 def _job_or_404(import_id: int) -> LeadImport:
@@ -39,43 +37,17 @@ def _campaigns():
 @roles_required(*IMPORTERS)
 def import_upload():
     if request.method == "POST":
-        upload = request.files.get("file")
-        campaign = db.session.get(Campaign, request.form.get("campaign_id", type=int) or 0)
-        suffix = Path(upload.filename or "").suffix.lower() if upload else ""
-        limit = current_app.config.get("LEAD_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
-        too_large = _("The file is larger than %(mb)d MB. Split it and import the parts.", mb=max(1, limit // 2**20))
-        if request.content_length and request.content_length > limit + 64 * 1024:
-            flash(too_large, "danger")  # refused before a byte of it is stored
-        elif campaign is None:
-            flash(_("Choose the campaign the list came from."), "danger")
-        elif upload is None or not upload.filename:
-            flash(_("Choose a CSV or XLSX file."), "danger")
-        elif suffix not in ALLOWED_SUFFIXES:
-            flash(_("Only CSV and XLSX files can be imported."), "danger")
+        if request.content_length and request.content_length > importer.max_upload_bytes() + 64 * 1024:
+            flash(importer.too_large_message(), "danger")  # refused before a byte of it is stored
         else:
-            name = f"{secrets.token_hex(16)}{suffix}"
-            path = importer.imports_dir() / name
-            upload.save(path)
-            if path.stat().st_size > limit:
-                path.unlink()
-                flash(too_large, "danger")
-            else:
-                try:
-                    headers, _rows = importer.read_table(path)
-                except importer.ImportFileError as error:
-                    path.unlink()
-                    flash(error.message, "danger")
-                else:
-                    job = LeadImport(
-                        file_name=name,
-                        original_name=Path(upload.filename).name[:255],
-                        campaign_id=campaign.id,
-                        created_by_id=current_user.id,
-                        mapping_json=json.dumps(importer.guess_mapping(headers)),
-                    )
-                    db.session.add(job)
-                    db.session.commit()
-                    return redirect(url_for("leads.import_mapping", import_id=job.id))
+            outcome = perform(
+                importer.receive_upload,
+                request.files.get("file"),
+                request.form.get("campaign_id", type=int),
+                current_user,
+            )
+            if outcome.ok:
+                return redirect(url_for("leads.import_mapping", import_id=outcome.value.id))
     return render_template("leads/import_upload.html", campaigns=_campaigns())
 
 

@@ -466,6 +466,20 @@ def test_only_csv_and_xlsx_are_accepted(app, client, admin, tmp_path, campaign_i
         assert db.session.scalar(select(func.count(LeadImport.id))) == 0
 
 
+def test_an_unreadable_workbook_is_refused_and_not_kept(app, client, admin, tmp_path, campaign_id):
+    with app.app_context():
+        stored = set(importer.imports_dir().iterdir())
+    login(client, admin)
+    path = tmp_path / "展会名录.xlsx"
+    path.write_bytes(b"MZ\x90\0 a program renamed to .xlsx")
+    response = upload(client, path, campaign_id)
+    assert response.status_code == 200
+    assert "无法读取该 XLSX 文件" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(LeadImport.id))) == 0
+        assert set(importer.imports_dir().iterdir()) == stored
+
+
 # --- recovering imports whose process died, and deleting files no import needs ---
 
 STALE = timedelta(minutes=15)  # LEAD_IMPORT_STALE_MINUTES' default
