@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import itertools
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
+
+from sqlalchemy import event
 
 from crm.access.roles import Role
 from crm.auth.models import User
@@ -112,3 +115,35 @@ def login(client, user: UserRef | str, password: str | None = None, *, remember:
 def post(client, path: str, data: dict | None = None, **kwargs):
     """POST as a browser would: with the CSRF token of the current session."""
     return client.post(path, data={**(data or {}), "csrf_token": csrf_token(client)}, **kwargs)
+
+
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+@contextmanager
+def counted_queries(app):
+    """The SQL statements the database receives inside the block (transaction control left out).
+
+    For "a list page issues a constant number of queries": compare the count for
+    few rows and for many.
+    """
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if not statement.lstrip().upper().startswith(_TRANSACTION_CONTROL):
+            statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def statements_of_page(app, client, path: str) -> list[str]:
+    """The SQL statements of one GET of ``path`` (which must answer 200)."""
+    with counted_queries(app) as statements:
+        assert client.get(path).status_code == 200
+    return statements

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import html
 import json
-from contextlib import contextmanager
 
 import pytest
 from flask_babel import force_locale, gettext
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from crm.access.roles import Role
 from crm.auth.models import AuditEvent, User, UserSession
 from crm.extensions import db
-from tests.helpers import PASSWORD, gen_distributor, login, post
+from tests.helpers import PASSWORD, counted_queries, gen_distributor, login, post
 
 NEW_PASSWORD = "Another-Horse-42"
 
@@ -56,23 +55,6 @@ def audit(app, event_name: str) -> list[tuple[str | None, dict]]:
 def signed_in(client) -> bool:
     response = client.get("/")
     return response.status_code == 200
-
-
-@contextmanager
-def counted_queries(app):
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
-            statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def new_user_form(**overrides) -> dict:

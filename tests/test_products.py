@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import html
-from contextlib import contextmanager
 
 import pytest
 from flask_babel import force_locale, gettext
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from crm.access.roles import Role
 from crm.extensions import db
 from crm.products.models import Dispensing, DosageForm, InsuranceClass, Product
-from tests.helpers import gen_product, login, post
+from tests.helpers import counted_queries, gen_product, login, post
 
 BAD_NUMBER_MESSAGE = (
     "The approval number must look like 国药准字H20003263: 国药准字, a letter (H, Z, S, J …) and 8 digits."
@@ -27,23 +26,6 @@ def said(app, msgid: str, **values) -> str:
 
 def page_text(response) -> str:
     return html.unescape(response.get_data(as_text=True))
-
-
-@contextmanager
-def counted_queries(app):
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
-            statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def product_form(**overrides) -> dict:

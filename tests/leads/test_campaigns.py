@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import html
 import itertools
-from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
 import pytest
 from flask_babel import force_locale, gettext
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from crm.access.roles import Role
 from crm.auth.models import User
@@ -22,7 +21,7 @@ from crm.leads.services import create_lead
 from crm.leads.workflow import LEAD_MACHINE
 from crm.territories.models import MarketTier, Territory
 from crm.workflow import engine
-from tests.helpers import gen_product, login, post
+from tests.helpers import counted_queries, gen_product, login, post
 
 _names = itertools.count(1)
 
@@ -254,23 +253,6 @@ def test_comparison_costs_a_fixed_number_of_queries(app, users, world):
     with counted_queries(app) as statements, app.test_request_context():
         services.compare_campaigns(db.session.get(User, users["admin"].id))
     assert len(statements) == few <= 6
-
-
-@contextmanager
-def counted_queries(app):
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
-    with app.app_context():
-        engine_ = db.engine
-    event.listen(engine_, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine_, "before_cursor_execute", count)
 
 
 def test_campaign_page_counts_states_and_cost(app, users, world, client):

@@ -9,7 +9,8 @@ import pytest
 
 from crm.access.roles import Role
 from crm.sla.services import local_today
-from tests.leads.test_list import counting_queries, gen_campaign, gen_lead, signed_in
+from tests.helpers import counted_queries
+from tests.leads.test_list import gen_campaign, gen_lead, signed_in
 
 
 def section_ids(html: str, testid: str) -> set[int]:
@@ -76,13 +77,13 @@ def test_roles_without_leads_of_their_own_see_no_lead_sections(app, make_user, r
 def test_the_home_page_costs_the_same_queries_with_more_leads(app, home):
     client = signed_in(app, home["rep"])
     client.get("/")
-    with counting_queries(app) as few:
+    with counted_queries(app) as few:
         assert client.get("/").status_code == 200
     campaign = gen_campaign(app)
     today = local_today()
     for _ in range(15):
         gen_lead(app, home["admin"].id, campaign, owner_id=home["rep"].id, next_touch_on=today, sla_status="breached")
         gen_lead(app, home["admin"].id, campaign, territory="440305", in_pool=True)
-    with counting_queries(app) as many:
+    with counted_queries(app) as many:
         assert client.get("/").status_code == 200
     assert len(few) == len(many)

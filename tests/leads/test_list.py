@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from contextlib import contextmanager
 from datetime import date
 from io import BytesIO
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from crm.access.roles import Role
 from crm.auth.models import User
@@ -19,7 +18,7 @@ from crm.extensions import db
 from crm.leads.models import Campaign, Channel, Lead
 from crm.leads.services import ContactInput, create_lead
 from crm.workflow import engine
-from tests.helpers import login
+from tests.helpers import counted_queries, login
 
 _names = itertools.count(1)
 
@@ -265,22 +264,6 @@ def test_paging_keeps_the_filters(app, people):
     assert not listed_ids(first) & listed_ids(second)
 
 
-@contextmanager
-def counting_queries(app):
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine_ = db.engine
-    event.listen(engine_, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine_, "before_cursor_execute", count)
-
-
 def test_a_page_of_100_costs_the_same_queries_as_a_page_of_10(app, people):
     show, web = gen_campaign(app), gen_campaign(app, channel=Channel.WEB)
     reps = [people["rep"].id, people["manager"].id, None]
@@ -298,7 +281,7 @@ def test_a_page_of_100_costs_the_same_queries_as_a_page_of_10(app, people):
     client.get("/leads/?size=10")  # warm up: first-request work is not the page's
     counts = {}
     for size in (10, 100):
-        with counting_queries(app) as statements:
+        with counted_queries(app) as statements:
             response = client.get(f"/leads/?size={size}&q=")
         assert len(listed_ids(response)) == size
         counts[size] = len(statements)

@@ -8,7 +8,7 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, select, update
 from werkzeug.exceptions import NotFound
 
 from crm.access.roles import Role
@@ -22,7 +22,7 @@ from crm.notify.models import Notification
 from crm.sla.calendar import current_calendar
 from crm.workflow import engine
 from crm.workflow.models import WorkflowHistory
-from tests.helpers import csrf_token, login, post
+from tests.helpers import csrf_token, login, post, statements_of_page
 
 _names = itertools.count(1)
 
@@ -417,29 +417,13 @@ def test_the_pool_page_is_for_reps_managers_and_admins(app, people, make_user):
         assert client.get("/leads/pool").status_code == status, who
 
 
-def _statements(app, client, path) -> list[str]:
-    statements = []
-
-    def count(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine_ = db.engine
-    event.listen(engine_, "before_cursor_execute", count)
-    try:
-        assert client.get(path).status_code == 200
-    finally:
-        event.remove(engine_, "before_cursor_execute", count)
-    return statements
-
-
 def test_the_pool_page_costs_the_same_queries_for_1_or_20_leads(app, client, gen_lead, people):
     gen_lead(owner=None, in_pool=True)
     login(client, people["rep"])
-    few = _statements(app, client, "/leads/pool")
+    few = statements_of_page(app, client, "/leads/pool")
     for _ in range(19):
         gen_lead(owner=None, in_pool=True, territory="440304")
-    many = _statements(app, client, "/leads/pool")
+    many = statements_of_page(app, client, "/leads/pool")
     assert len(few) == len(many)
 
 

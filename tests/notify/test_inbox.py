@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from crm.access.roles import Role
 from crm.extensions import db
 from crm.notify.models import Notification, NotificationKind
-from tests.helpers import login, post
+from tests.helpers import login, post, statements_of_page
 from tests.notify.conftest import notify
 
 WARNING, BREACH = NotificationKind.SLA_WARNING, NotificationKind.SLA_BREACH
@@ -133,33 +133,17 @@ def test_the_inbox_is_paginated(app, client, make_user, monkeypatch):
     assert [int(i) for i in re.findall(r'data-notification="(\d+)"', second)] == ids[::-1][5:]
 
 
-def _statements(app, client, path: str) -> list[str]:
-    statements = []
-
-    def count(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        assert client.get(path).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return statements
-
-
 def test_the_list_page_costs_the_same_queries_for_2_or_20_notifications(app, client, drive, rep):
     records = [drive("open") for _ in range(2)]
     for record in records:
         notify(app, rep.id, WARNING, record)
     login(client, rep)
-    few = _statements(app, client, "/notifications")
+    few = statements_of_page(app, client, "/notifications")
 
     records = [drive("open") for _ in range(18)]
     for record in records:
         notify(app, rep.id, BREACH, record)
-    many = _statements(app, client, "/notifications")
+    many = statements_of_page(app, client, "/notifications")
 
     assert len(many) == len(few)
     assert "共 20 条" in client.get("/notifications").get_data(as_text=True)
@@ -169,5 +153,5 @@ def test_the_navbar_count_is_one_query_per_page(app, client, make_user):
     user = make_user(Role.SERVICE)
     notify(app, user.id, WARNING)
     login(client, user)
-    statements = _statements(app, client, "/")
+    statements = statements_of_page(app, client, "/")
     assert len([s for s in statements if "FROM notifications" in s]) == 1

@@ -6,14 +6,13 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 
 from crm.access.roles import Role
 from crm.auth.models import User
 from crm.extensions import db
 from crm.sla.sweep import sweep
 from crm.workflow import engine
-from tests.helpers import login
+from tests.helpers import counted_queries, login
 from tests.workflow.testflow import MACHINE, TestRecord
 
 FAR_FUTURE = datetime(2099, 1, 1)
@@ -139,18 +138,8 @@ def test_diagram_is_one_query_whatever_the_number_of_records(app, drive, signed_
 
 
 def _queries(app, action) -> int:
-    with app.app_context():
-        engine_ = db.engine
-    statements = []
-
-    def count(*_args):
-        statements.append(1)
-
-    event.listen(engine_, "before_cursor_execute", count)
-    try:
+    with counted_queries(app) as statements:
         assert action().status_code == 200
-    finally:
-        event.remove(engine_, "before_cursor_execute", count)
     return len(statements)
 
 
