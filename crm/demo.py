@@ -15,7 +15,7 @@ from crm.access.roles import Role
 from crm.auth.models import User
 from crm.auth.passwords import hash_password
 from crm.common.validators import uscc_check_char
-from crm.distributors.models import Distributor
+from crm.distributors.services import create_distributor
 from crm.extensions import db
 from crm.leads.models import Campaign, Channel, LostReason, Script
 from crm.leads.services import ContactInput, create_lead
@@ -202,11 +202,6 @@ def load_demo() -> None:
         territory = db.session.get(Territory, code)
         territory.market_tier, territory.is_key_region, territory.is_sample_market = tier, key, sample
 
-    companies = {}
-    for key, (name, territory, uscc17, contact) in DEMO_COMPANIES.items():
-        companies[key] = Distributor(name=name, territory_code=territory, uscc=_uscc(uscc17), contact_name=contact)
-        db.session.add(companies[key])
-
     for name, spec, form, number, insurance, dispensing, exclusive, (hospital, pharmacy, third) in DEMO_PRODUCTS:
         db.session.add(
             Product(
@@ -224,13 +219,25 @@ def load_demo() -> None:
         )
 
     password_hash = hash_password(DEMO_PASSWORD)
-    for username, name, role, assignment in DEMO_USERS:
+    staff = [u for u in DEMO_USERS if u[2] != Role.DISTRIBUTOR]
+    for username, name, role, assignment in staff:
         user = User(username=username, display_name=name, role=role, password_hash=password_hash)
-        if role == Role.DISTRIBUTOR:
-            user.company = companies[assignment]
-        else:
-            user.territories = [db.session.get(Territory, code) for code in assignment]
+        user.territories = [db.session.get(Territory, code) for code in assignment]
         db.session.add(user)
+    db.session.flush()
+
+    # Distributors the company already works with, registered by the administrator.
+    admin = db.session.scalar(select(User).where(User.role == Role.ADMIN))
+    companies = {}
+    for key, (name, territory, uscc17, contact) in DEMO_COMPANIES.items():
+        companies[key] = create_distributor(
+            name=name, uscc=_uscc(uscc17), territory_code=territory, contact_name=contact, actor=admin
+        )
+    for username, name, role, assignment in DEMO_USERS:
+        if role == Role.DISTRIBUTOR:
+            user = User(username=username, display_name=name, role=role, password_hash=password_hash)
+            user.company = companies[assignment]
+            db.session.add(user)
     db.session.flush()
     _load_leads()
 

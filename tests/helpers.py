@@ -12,13 +12,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from crm.access.roles import Role
 from crm.auth.models import User
 from crm.auth.passwords import hash_password
 from crm.common.validators import uscc_check_char
-from crm.distributors.models import Distributor
+from crm.distributors.services import create_distributor
 from crm.extensions import db
 from crm.products.models import Dispensing, DosageForm, InsuranceClass, Product
 from crm.territories.models import Territory
@@ -66,12 +66,25 @@ def valid_uscc(seed: int | None = None) -> str:
 
 def gen_distributor(app, territory_code: str = "440305", *, name: str | None = None, uscc: str | None = None) -> int:
     with app.app_context():
-        distributor = Distributor(
-            name=name or f"测试医药公司{next(_counter)}", territory_code=territory_code, uscc=uscc
+        distributor = create_distributor(
+            name=name or f"测试医药公司{next(_counter)}",
+            uscc=uscc,
+            territory_code=territory_code,
+            contact_name=None,
+            actor=_helper_admin(),
         )
-        db.session.add(distributor)
         db.session.commit()
         return distributor.id
+
+
+def _helper_admin():
+    """An administrator in whose name helpers register records (history needs an actor)."""
+    admin = db.session.scalar(select(User).where(User.role == Role.ADMIN).order_by(User.id).limit(1))
+    if admin is None:
+        admin = User(username="helper-admin", display_name="Helper", role=Role.ADMIN, password_hash="!")
+        db.session.add(admin)
+        db.session.flush()
+    return admin
 
 
 def gen_product(app, *, name: str | None = None, approval_number: str | None = None, active=True) -> int:

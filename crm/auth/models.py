@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    false,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -44,8 +45,14 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(enum_column(Role))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # A manager with director (招商总监) authority: gives the second approval of key-region cases.
+    is_director: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     locale: Mapped[str | None] = mapped_column(String(8))
-    company_id: Mapped[int | None] = mapped_column(ForeignKey("distributors.id"), index=True)
+    company_id: Mapped[int | None] = mapped_column(
+        # use_alter: users and distributors refer to each other (a distributor's rep is a user).
+        ForeignKey("distributors.id", use_alter=True),
+        index=True,
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
@@ -53,7 +60,7 @@ class User(db.Model):
     territories: Mapped[list[Territory]] = relationship(  # noqa: F821
         secondary=user_territories, order_by="Territory.code"
     )
-    company: Mapped[Distributor | None] = relationship()  # noqa: F821
+    company: Mapped[Distributor | None] = relationship(foreign_keys=[company_id])  # noqa: F821
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -10,6 +10,7 @@ from crm.common.validators import normalize_uscc
 from crm.distributors.models import Distributor
 from crm.extensions import db
 from crm.territories.models import Territory
+from crm.workflow import engine
 
 
 def _clean(name: str, uscc: str | None, territory_code: str, exclude_id: int | None = None) -> tuple[str, str | None]:
@@ -33,12 +34,25 @@ def _clean(name: str, uscc: str | None, territory_code: str, exclude_id: int | N
     return name, code
 
 
-def create_distributor(*, name: str, uscc: str | None, territory_code: str, contact_name: str | None) -> Distributor:
-    """Register a distributor company in a territory."""
+def create_distributor(
+    *, name: str, uscc: str | None, territory_code: str, contact_name: str | None, actor
+) -> Distributor:
+    """Register a distributor the company already works with (data taken over from before the CRM).
+
+    New distributors come from approved screening cases; one entered by hand is
+    an existing partner, so it is started and activated at once, and its history
+    says who registered it.
+    """
     name, code = _clean(name, uscc, territory_code)
     distributor = Distributor(name=name, uscc=code, territory_code=territory_code, contact_name=contact_name or None)
-    db.session.add(distributor)
-    db.session.flush()
+    engine.start(distributor, actor)
+    engine.apply_event(
+        distributor,
+        "activate",
+        actor,
+        seen_version=distributor.version,
+        comment=_("Registered as an existing distributor."),
+    )
     return distributor
 
 

@@ -64,6 +64,7 @@ def new():
             uscc=form.uscc.data,
             territory_code=form.territory_code.data,
             contact_name=form.contact_name.data,
+            actor=current_user,
         )
         if outcome.ok:
             distributor = outcome.value
