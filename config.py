@@ -104,6 +104,9 @@ class Config:
     LEAD_POOL_DAYS = int(os.environ.get("LEAD_POOL_DAYS", "10"))
     # A rep cannot claim pool leads while owning this many open leads.
     LEAD_MAX_OPEN_PER_REP = int(os.environ.get("LEAD_MAX_OPEN_PER_REP", "200"))
+    # The licence watch (expiring drug-trading licences and GSP certificates) runs daily at this hour,
+    # Asia/Shanghai, and once when the scheduler starts.
+    LICENCE_WATCH_HOUR = int(os.environ.get("LICENCE_WATCH_HOUR", "7"))
 
 
 class TestConfig(Config):

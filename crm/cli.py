@@ -64,6 +64,14 @@ def create_admin_command(username, password):
     click.echo(f"administrator {user.username} created")
 
 
+@crm_cli.command("licence-watch")
+def licence_watch_command():
+    """Run the licence watch now (the scheduler runs it daily): flag and notify expiring licences."""
+    from crm.distributors.licences import watch
+
+    click.echo(f"licence watch: {watch() or 'nothing new to flag'}")
+
+
 @crm_cli.command("scheduler")
 def scheduler_command():
     """Run the scheduler process (exactly one per installation)."""

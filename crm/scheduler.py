@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 from sqlalchemy import delete
 
@@ -55,6 +56,13 @@ def run_lead_imports():
     return run_queued_imports()
 
 
+def run_licence_watch():
+    """Flag licences expiring within 90 and 30 days or expired, and notify (see crm.distributors.licences)."""
+    from crm.distributors.licences import watch
+
+    return watch()
+
+
 def _in_app_context(app: Flask, job):
     def run():
         with app.app_context():
@@ -93,6 +101,13 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
         "interval",
         seconds=app.config["LEAD_IMPORT_POLL_SECONDS"],
         id="lead_imports",
+    )
+    # Daily, and once at start-up: a scheduler that was down at the hour still flags today's licences.
+    scheduler.add_job(
+        _in_app_context(app, run_licence_watch),
+        CronTrigger(hour=app.config["LICENCE_WATCH_HOUR"], timezone=app.config["BABEL_DEFAULT_TIMEZONE"]),
+        id="licence_watch",
+        next_run_time=datetime.now(ZoneInfo(app.config["BABEL_DEFAULT_TIMEZONE"])),
     )
     scheduler.add_job(
         _in_app_context(app, prune_security_tables),

@@ -17,6 +17,9 @@ class NotificationKind:
     ASSIGNED = "assigned"  # a record was given to this user
     POOL_WARNING = "lead_pool_warning"
     RETURNED_TO_POOL = "lead_returned_to_pool"
+    # The licence watch (crm.distributors.licences): ``message`` holds the licence's facts as JSON.
+    LICENCE_EXPIRING = "licence_expiring"
+    LICENCE_EXPIRED = "licence_expired"
 
 
 class Notification(db.Model):

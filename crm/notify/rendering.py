@@ -9,17 +9,20 @@ workflow on the page, whatever the number of notifications.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from flask import current_app, url_for
 from flask_babel import force_locale, format_datetime
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import select
 
+from crm.access.roles import Role
 from crm.auth.models import User
 from crm.extensions import db
 from crm.notify.models import Notification, NotificationKind
@@ -110,11 +113,56 @@ def notification_text(note: Notification, facts: RecordFacts | None) -> str:
         text = _("%(record)s returns to the lead pool in one working day unless you log a touch", record=record)
     elif note.kind == NotificationKind.RETURNED_TO_POOL:
         text = _("%(record)s went back to the lead pool: nobody touched it for too long", record=record)
+    elif note.kind in (NotificationKind.LICENCE_EXPIRING, NotificationKind.LICENCE_EXPIRED):
+        return licence_text(note, record)
     else:
         text = record
     if note.message:  # the comment the actor wrote; a dash reads the same in both languages
         text = f"{text} — {note.message}"
     return text
+
+
+def licence_text(note: Notification, record: str) -> str:
+    """A licence-watch sentence; its ``message`` holds the licence's facts as JSON, not words."""
+    from crm.distributors.models import DocumentKind
+
+    try:
+        facts = json.loads(note.message or "")
+        document = DocumentKind(facts["document"]).label
+        expires_on = date.fromisoformat(facts["expires_on"]).isoformat()
+    except (ValueError, KeyError, TypeError):
+        return record
+    if facts.get("number"):
+        document = _("%(document)s No. %(number)s", document=document, number=facts["number"])
+    company = facts.get("company") or record
+    if note.kind == NotificationKind.LICENCE_EXPIRED:
+        return _(
+            "%(record)s: %(document)s of %(company)s expired on %(date)s",
+            record=record,
+            document=document,
+            company=company,
+            date=expires_on,
+        )
+    return _(
+        "%(record)s: %(document)s of %(company)s expires on %(date)s",
+        record=record,
+        document=document,
+        company=company,
+        date=expires_on,
+    )
+
+
+def record_path(note: Notification, reader: User | None) -> str:
+    """Where the notification's record is shown to ``reader``.
+
+    A distributor's portal users see their company on its own page, not on the
+    staff page of the distributor (which they may not open).
+    """
+    from crm.workflow.views import record_url
+
+    if note.workflow == "distributors" and reader is not None and reader.role == Role.DISTRIBUTOR:
+        return url_for("distributors.my_company")
+    return record_url(note.workflow, note.record_id)
 
 
 def reader_locale(user: User) -> str:
@@ -145,7 +193,7 @@ def outgoing_message(user: User, note: Notification) -> OutgoingMessage:
     """Subject and bodies for email and group robots, in ``user``'s language."""
     facts = record_facts([note])
     fact = facts.get((note.workflow, note.record_id))
-    record_link = _absolute_url(note, fact)
+    record_link = _absolute_url(note, fact, user)
     inbox_link = _absolute_url(None, None)
     with force_locale(reader_locale(user)):
         text = notification_text(note, fact)
@@ -167,7 +215,7 @@ def outgoing_message(user: User, note: Notification) -> OutgoingMessage:
         )
 
 
-def _absolute_url(note: Notification | None, fact: RecordFacts | None) -> str | None:
+def _absolute_url(note: Notification | None, fact: RecordFacts | None, reader: User | None = None) -> str | None:
     """A link for mail and chat, when NOTIFY_BASE_URL says where the site is; else none.
 
     The scheduler has no request to take the host from, so the URL is built in a
@@ -176,27 +224,24 @@ def _absolute_url(note: Notification | None, fact: RecordFacts | None) -> str | 
     base = current_app.config.get("NOTIFY_BASE_URL")
     if not base:
         return None
-    from crm.workflow.views import record_url
-
     with current_app.test_request_context("/", base_url=base):
         if note is None:
             path = url_for("notify.index")
         elif fact is None:
             return None
         else:
-            path = record_url(note.workflow, note.record_id)
+            path = record_path(note, reader)
     parts = urlsplit(base)
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
 def inbox_entries(notifications: list[Notification]) -> list[InboxEntry]:
     """Text and link for a page of the inbox, in the current request's language."""
-    from crm.workflow.views import record_url
-
     facts = record_facts(notifications)
+    reader = current_user if current_user and current_user.is_authenticated else None
     entries = []
     for note in notifications:
         fact = facts.get((note.workflow, note.record_id))
-        url = record_url(note.workflow, note.record_id) if fact is not None else None
+        url = record_path(note, reader) if fact is not None else None
         entries.append(InboxEntry(note, notification_text(note, fact), url))
     return entries
