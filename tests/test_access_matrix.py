@@ -144,6 +144,11 @@ EXPECTED = {
     ("leads.reassign", "POST"): expect(409, LEAD_MANAGERS),
     ("leads.merge", "GET"): expect(200, LEAD_MANAGERS),
     ("leads.merge", "POST"): expect(409, LEAD_MANAGERS),
+    # --- licence watch (issue 5): the expiring-licence report, each user within their reach;
+    # customer service and the portal have no report (a portal user sees their own licences
+    # on their company page).
+    ("distributors.licences", "GET"): expect(200, {Role.ADMIN, Role.MANAGER, Role.REP}),
+    # --- end licence watch
 }
 
 # The same routes on a record outside the territories of the rep and the manager.
