@@ -1,33 +1,77 @@
+"""Distributor pages: the list, the profile with its agreements, the portal's own page, and coverage."""
+
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crm.access.roles import STAFF_ROLES, Role, roles_required
 from crm.access.scoping import get_scoped_or_404, scoped
 from crm.auth.models import User
+from crm.common.errors import check_version
 from crm.common.pagination import paginate
-from crm.distributors import services
-from crm.distributors.forms import DistributorForm
-from crm.distributors.models import Distributor
+from crm.common.phones import format_phone
+from crm.common.time import local_today
+from crm.distributors import onboarding, services
+from crm.distributors.coverage import coverage_for
+from crm.distributors.forms import AgreementForm, DistributorForm
+from crm.distributors.licences import WARN_DAYS, licences_of
+from crm.distributors.models import EXPIRING_KINDS, Agreement, AgreementStatus, Distributor, QualificationDocument
+from crm.distributors.workflow import DISTRIBUTOR_MACHINE
 from crm.extensions import db
+from crm.products.models import Product
 from crm.territories.models import Territory
 from crm.web import perform
+from crm.workflow import engine
 
 bp = Blueprint("distributors", __name__, url_prefix="/distributors")
+
+SIGNERS = (Role.MANAGER, Role.ADMIN)
 
 
 @bp.route("/")
 @roles_required(*STAFF_ROLES)
 def index():
     q = (request.args.get("q") or "").strip()
+    state = request.args.get("state") or ""
+    if state not in {s.code for s in DISTRIBUTOR_MACHINE.states}:
+        state = ""
     stmt = scoped(Distributor, current_user).order_by(Distributor.name, Distributor.id)
     if q:
         stmt = stmt.where(Distributor.name.contains(q) | Distributor.uscc.contains(q.upper()))
+    if state:
+        stmt = stmt.where(Distributor._state == state)
     page = paginate(stmt, request.args.get("page"))
-    return render_template("distributors/index.html", page=page, q=q)
+    return render_template(
+        "distributors/index.html",
+        page=page,
+        q=q,
+        state=state,
+        machine=DISTRIBUTOR_MACHINE,
+        warnings=_licence_warnings([d.id for d in page.items]),
+    )
+
+
+def _licence_warnings(distributor_ids: list[int]) -> dict[int, int]:
+    """distributor id → its current licences expired or expiring within 90 days; one query for the page."""
+    if not distributor_ids:
+        return {}
+    limit = local_today() + timedelta(days=WARN_DAYS)
+    stmt = (
+        select(QualificationDocument.distributor_id, func.count())
+        .where(
+            QualificationDocument.distributor_id.in_(distributor_ids),
+            QualificationDocument.superseded_at.is_(None),
+            QualificationDocument.kind.in_(EXPIRING_KINDS),
+            QualificationDocument.expires_on <= limit,
+        )
+        .group_by(QualificationDocument.distributor_id)
+    )
+    return dict(db.session.execute(stmt).all())
 
 
 @bp.route("/<int:distributor_id>")
@@ -45,11 +89,51 @@ def my_company():
     return _render_detail(get_scoped_or_404(Distributor, current_user.company_id, current_user))
 
 
-def _render_detail(distributor):
-    users = []
-    if current_user.role in STAFF_ROLES:
-        users = list(db.session.scalars(select(User).where(User.company_id == distributor.id).order_by(User.username)))
-    return render_template("distributors/detail.html", distributor=distributor, portal_users=users)
+def _render_detail(distributor, status: int = 200):
+    staff = current_user.role in STAFF_ROLES
+    may_sign = current_user.role in SIGNERS
+    today = local_today()
+    context = {
+        "distributor": distributor,
+        "machine": DISTRIBUTOR_MACHINE,
+        "staff": staff,
+        "may_sign": may_sign,
+        "agreements": list(distributor.agreements),
+        "licences": licences_of(distributor.id),
+        "today": today,
+        "portal_users": [],
+        "history": [],
+        "events": [],
+        "case": None,
+        "case_url": None,
+        "products": [],
+        "phone": format_phone,
+    }
+    if staff:
+        context["portal_users"] = list(
+            db.session.scalars(select(User).where(User.company_id == distributor.id).order_by(User.username))
+        )
+        context["history"] = engine.history_of(distributor)
+        context["events"] = engine.available_events(distributor, current_user)
+        context["case"], context["case_url"] = _case_link(distributor)
+        if may_sign and any(a.status == AgreementStatus.DRAFT for a in distributor.agreements):
+            context["products"] = list(
+                db.session.scalars(select(Product).where(Product.active.is_(True)).order_by(Product.name))
+            )
+    return render_template("distributors/detail.html", **context), status
+
+
+def _case_link(distributor):
+    from crm.screening.models import ScreeningCase  # screening's models import this package's
+
+    case = db.session.scalars(
+        select(ScreeningCase).where(ScreeningCase.distributor_id == distributor.id).order_by(ScreeningCase.id)
+    ).first()
+    if case is None:
+        return None, None
+    # The screening pages are being built alongside; until they exist the case is named without a link.
+    url = url_for("screening.detail", case_id=case.id) if "screening.detail" in current_app.view_functions else None
+    return case, url
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -101,3 +185,148 @@ def _territory_choices(form):
     code = form.territory_code.data
     territory = db.session.get(Territory, code) if code else None
     form.territory_code.choices = [("", "")] + ([(territory.code, territory.full_name)] if territory else [])
+
+
+@bp.route("/<int:distributor_id>/terminate", methods=["POST"])
+@roles_required(*SIGNERS)
+def terminate(distributor_id):
+    """End the relationship: agreements end, portal accounts are deactivated (409 on a stale page)."""
+    distributor = get_scoped_or_404(Distributor, distributor_id, current_user)
+    check_version(distributor, request.form.get("seen_version"))
+    outcome = perform(
+        onboarding.terminate_distributor,
+        distributor,
+        current_user,
+        request.form.get("seen_version"),
+        request.form.get("comment"),
+    )
+    if outcome.ok:
+        flash(_("%(name)s is terminated.", name=distributor.name), "success")
+    return _back_to(distributor_id)
+
+
+# -- agreements -------------------------------------------------------------------
+
+
+def _agreement_or_404(agreement_id) -> Agreement:
+    """An agreement of a distributor the user may see, or 404."""
+    agreement = db.session.get(Agreement, agreement_id)
+    if agreement is None:
+        abort(404)
+    get_scoped_or_404(Distributor, agreement.distributor_id, current_user)
+    return agreement
+
+
+def _stale_or_404(agreement_id) -> Agreement:
+    # The version first, as the engine does: a stale page hears "reload", not a rule.
+    agreement = _agreement_or_404(agreement_id)
+    check_version(agreement, request.form.get("seen_version"))
+    return agreement
+
+
+def _back_to(distributor_id):
+    return redirect(url_for("distributors.detail", distributor_id=distributor_id) + "#agreements", code=303)
+
+
+@bp.route("/agreements/<int:agreement_id>/edit", methods=["GET", "POST"])
+@roles_required(*SIGNERS)
+def agreement_edit(agreement_id):
+    agreement = _agreement_or_404(agreement_id)
+    form = AgreementForm(obj=agreement)
+    if request.method == "GET":
+        form.remember_version(agreement)
+    if form.validate_on_submit():
+        outcome = perform(
+            onboarding.update_agreement,
+            agreement,
+            current_user,
+            form.seen_version.data,
+            form.starts_on.data,
+            form.ends_on.data,
+            form.annual_target.data,
+            form.deposit.data,
+            form.price_policy.data,
+        )
+        if outcome.ok:
+            flash(_("Saved."), "success")
+            return _back_to(agreement.distributor_id)
+    return render_template("distributors/agreement_form.html", form=form, agreement=agreement)
+
+
+@bp.route("/agreements/<int:agreement_id>/lines", methods=["POST"])
+@roles_required(*SIGNERS)
+def agreement_line_add(agreement_id):
+    agreement = _stale_or_404(agreement_id)
+    outcome = perform(
+        onboarding.add_line,
+        agreement,
+        current_user,
+        request.form.get("seen_version"),
+        request.form.get("product_id"),
+        (request.form.get("territory_code") or "").strip(),
+        request.form.get("exclusive") in ("y", "1", "on"),
+    )
+    if outcome.ok:
+        flash(_("Added to agreement %(number)s.", number=agreement.number), "success")
+    return _back_to(agreement.distributor_id)
+
+
+@bp.route("/agreements/<int:agreement_id>/lines/<int:line_id>/remove", methods=["POST"])
+@roles_required(*SIGNERS)
+def agreement_line_remove(agreement_id, line_id):
+    agreement = _stale_or_404(agreement_id)
+    outcome = perform(onboarding.remove_line, agreement, current_user, request.form.get("seen_version"), line_id)
+    if outcome.ok:
+        flash(_("Removed from agreement %(number)s.", number=agreement.number), "success")
+    return _back_to(agreement.distributor_id)
+
+
+@bp.route("/agreements/<int:agreement_id>/contacts", methods=["POST"])
+@roles_required(*SIGNERS)
+def agreement_contact_add(agreement_id):
+    agreement = _stale_or_404(agreement_id)
+    outcome = perform(
+        onboarding.add_contact,
+        agreement,
+        current_user,
+        request.form.get("seen_version"),
+        request.form.get("name"),
+        request.form.get("phone"),
+        request.form.get("email"),
+    )
+    if outcome.ok:
+        flash(_("Contact added to agreement %(number)s.", number=agreement.number), "success")
+    return _back_to(agreement.distributor_id)
+
+
+@bp.route("/agreements/<int:agreement_id>/contacts/<int:contact_id>/remove", methods=["POST"])
+@roles_required(*SIGNERS)
+def agreement_contact_remove(agreement_id, contact_id):
+    agreement = _stale_or_404(agreement_id)
+    outcome = perform(onboarding.remove_contact, agreement, current_user, request.form.get("seen_version"), contact_id)
+    if outcome.ok:
+        flash(_("Contact removed from agreement %(number)s.", number=agreement.number), "success")
+    return _back_to(agreement.distributor_id)
+
+
+@bp.route("/agreements/<int:agreement_id>/sign", methods=["POST"])
+@roles_required(*SIGNERS)
+def agreement_sign(agreement_id):
+    """Sign; the answer is the one page that shows the new portal passwords (never stored, never shown again)."""
+    agreement = _stale_or_404(agreement_id)
+    outcome = perform(onboarding.sign_agreement, agreement, current_user, request.form.get("seen_version"))
+    if not outcome.ok:
+        return _back_to(agreement.distributor_id)
+    response = render_template("distributors/signed.html", agreement=agreement, credentials=outcome.value)
+    # The passwords must not stay in any cache, nor be shown again by the back button.
+    return response, 200, {"Cache-Control": "no-store"}
+
+
+# -- coverage ---------------------------------------------------------------------
+
+
+@bp.route("/coverage")
+@roles_required(Role.MANAGER, Role.ADMIN)
+def coverage():
+    """Per product: which places have an active distributor, exclusive or not, and which key regions have none."""
+    return render_template("distributors/coverage.html", rows=coverage_for(current_user))
