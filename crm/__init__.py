@@ -53,6 +53,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     from crm.main.views import bp as main_bp
     from crm.notify.views import bp as notify_bp
     from crm.products.views import bp as products_bp
+    from crm.screening.views import bp as screening_bp
     from crm.sla.views import bp as sla_bp
     from crm.territories.views import bp as territories_bp
     from crm.workflow.views import bp as workflow_bp
@@ -68,6 +69,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
         notify_bp,
         sla_bp,
         leads_bp,
+        screening_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -471,3 +471,47 @@ def approve_case(case: ScreeningCase, actor, *, seen_version, comment: str | Non
     case.assignee_id = case.created_by_id
     db.session.flush()
     return create_from_case(case, actor)
+
+
+# -- the admin's policy --------------------------------------------------------------------
+
+
+def update_policy(
+    actor,
+    *,
+    seen_version,
+    weights: dict[str, int | None],
+    pass_threshold: int | None,
+    licence_min_days: int | None,
+) -> None:
+    """The admin sets the scorecard weights (0–100 each, not all zero), the pass mark and the licence days."""
+    from crm.screening.gates import policy
+
+    if actor.role != Role.ADMIN:
+        raise BusinessError(_("Only an administrator changes the screening policy."))
+    rules = policy()
+    check_version(rules, seen_version)
+    values = {}
+    for criterion in Criterion:
+        value = _whole(weights.get(criterion.value))
+        if value is None or not 0 <= value <= 100:
+            raise BusinessError(_("Each weight is a whole number from 0 to 100: %(name)s.", name=criterion.label))
+        values[criterion] = value
+    if not any(values.values()):
+        raise BusinessError(_("At least one weight must be above 0, or no score could be weighted."))
+    threshold, days = _whole(pass_threshold), _whole(licence_min_days)
+    if threshold is None or not 0 <= threshold <= 100:
+        raise BusinessError(_("The pass mark is a whole number from 0 to 100."))
+    if days is None or not 1 <= days <= 365:
+        raise BusinessError(_("Licences must still run for 1 to 365 days."))
+    for criterion, value in values.items():
+        setattr(rules, f"weight_{criterion.value}", value)
+    rules.pass_threshold, rules.licence_min_days = threshold, days
+    db.session.flush()
+
+
+def _whole(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
