@@ -95,9 +95,11 @@ class Config:
     LEAD_IMPORT_KEEP_DAYS = int(os.environ.get("LEAD_IMPORT_KEEP_DAYS", "7"))
     # A touch photo (JPEG, PNG or WebP, checked by content) is refused above this size.
     TOUCH_PHOTO_MAX_BYTES = int(os.environ.get("TOUCH_PHOTO_MAX_BYTES", str(8 * 1024 * 1024)))
+    # A qualification document of a screening case (PDF, JPEG or PNG, checked by content) is refused above this size.
+    DOCUMENT_MAX_BYTES = int(os.environ.get("DOCUMENT_MAX_BYTES", str(10 * 1024 * 1024)))
     # No request body beyond the largest upload we accept (plus form overhead): Werkzeug
     # refuses it with 413 before it is spooled to disk.
-    MAX_CONTENT_LENGTH = max(LEAD_IMPORT_MAX_BYTES, TOUCH_PHOTO_MAX_BYTES) + 1024 * 1024
+    MAX_CONTENT_LENGTH = max(LEAD_IMPORT_MAX_BYTES, TOUCH_PHOTO_MAX_BYTES, DOCUMENT_MAX_BYTES) + 1024 * 1024
     # An XLSX export of the lead list holds at most this many rows; beyond it the user narrows the filters.
     LEAD_EXPORT_MAX_ROWS = int(os.environ.get("LEAD_EXPORT_MAX_ROWS", "50000"))
     # A lead its owner has not touched for this many working days returns to its territory's pool (公海).
