@@ -8,9 +8,11 @@ are fired through ``engine.apply_event`` as their services do.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import pytest
+from flask import session
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
@@ -52,7 +54,7 @@ EXPECTED_SLA = {
     "recommended": 2 * WORKING_DAY,
     "approved": 10 * WORKING_DAY,
 }
-LICENCES, SCORECARD, CLASH, FOUR_EYES = (str(g.message) for g in APPROVAL_GATES)
+LICENCES, SCORECARD, CLASH, FOUR_EYES = APPROVAL_GATES
 
 
 def _history(case_id: int) -> list[WorkflowHistory]:
@@ -147,9 +149,22 @@ def test_the_machine_declares_the_slas_of_the_design():
 # -- the gates ---------------------------------------------------------------------------
 
 
+@contextmanager
+def english(app):
+    """A request in English: gate reasons and refusals read as the English catalog gives them."""
+    with app.test_request_context("/"):
+        session["locale"] = "en"
+        yield
+
+
+def _message(app, guard) -> str:
+    with english(app):
+        return str(guard.message)
+
+
 def _refusal(app, people, case_id, role=Role.MANAGER, event="approve"):
-    """Fire ``event`` as ``role``; return the refusal message and check nothing changed."""
-    with app.app_context():
+    """Fire ``event`` as ``role``; return the refusal message (in English) and check nothing changed."""
+    with english(app):
         case = get_case(case_id)
         before = (case.state, case.version, len(_history(case_id)))
         with pytest.raises(engine.TransitionRefused) as refused:
@@ -161,7 +176,7 @@ def _refusal(app, people, case_id, role=Role.MANAGER, event="approve"):
 
 
 def _gate(app, people, case_id, name, role=Role.MANAGER):
-    with app.app_context():
+    with english(app):
         [result] = [r for r in gates.report(get_case(case_id), user(people, role)) if r.name == name]
         return result
 
@@ -172,12 +187,12 @@ def test_submit_needs_a_line(app, people, drive_case):
         case = get_case(case_id)
         services.remove_line(case, user(people, Role.REP), line_id=case.lines[0].id)
         db.session.commit()
-    assert _refusal(app, people, case_id, Role.REP, "submit") == str(HAS_LINES.message)
+    assert _refusal(app, people, case_id, Role.REP, "submit") == _message(app, HAS_LINES)
 
 
 def test_no_licence_on_file(app, people, drive_case):
     case_id = drive_case("reviewing", documents=False)
-    assert _refusal(app, people, case_id) == LICENCES
+    assert _refusal(app, people, case_id) == _message(app, LICENCES)
     result = _gate(app, people, case_id, "licences_valid")
     assert not result.passed
     assert "no business licence uploaded" in result.reason
@@ -206,7 +221,7 @@ def test_the_drug_trading_licence_must_run_ninety_more_days(app, people, drive_c
             db.session.commit()
             assert get_case(case_id).state == "approved"
     else:
-        assert _refusal(app, people, case_id) == LICENCES
+        assert _refusal(app, people, case_id) == _message(app, LICENCES)
         assert "less than 90 days" in result.reason
 
 
@@ -216,7 +231,7 @@ def test_missing_score(app, people, drive_case):
         case = get_case(case_id)
         services.score(case, user(people, Role.MANAGER), criterion="capital", score=90, note="注册资本充足")
         db.session.commit()
-    assert _refusal(app, people, case_id) == SCORECARD
+    assert _refusal(app, people, case_id) == _message(app, SCORECARD)
     result = _gate(app, people, case_id, "score_passes")
     assert "Not scored yet" in result.reason
     assert "Resources" in result.reason
@@ -228,7 +243,7 @@ def test_score_below_the_pass_mark(app, people, drive_case):
     with app.app_context():
         score_all(get_case(case_id), user(people, Role.MANAGER), value=59)
         db.session.commit()
-    assert _refusal(app, people, case_id) == SCORECARD
+    assert _refusal(app, people, case_id) == _message(app, SCORECARD)
     assert _gate(app, people, case_id, "score_passes").reason == "Weighted score 59.0 is below the pass mark 60."
 
 
@@ -244,7 +259,7 @@ def test_clash_with_an_exclusive_agreement_of_the_city(app, people, drive_case, 
         )
         db.session.add(agreement)
         db.session.commit()
-    assert _refusal(app, people, case_id) == CLASH
+    assert _refusal(app, people, case_id) == _message(app, CLASH)
     reason = _gate(app, people, case_id, "no_exclusive_clash").reason
     assert "罗湖独家医药" in reason
     assert "头孢克肟片" in reason
@@ -262,7 +277,7 @@ def test_the_submitter_cannot_approve(app, people, drive_case, product_id):
         score_all(case, manager)
         db.session.commit()
         case_id = case.id
-    assert _refusal(app, people, case_id) == FOUR_EYES
+    assert _refusal(app, people, case_id) == _message(app, FOUR_EYES)
     assert not _gate(app, people, case_id, "not_submitter").passed
     assert _gate(app, people, case_id, "not_submitter", DIRECTOR).passed
 
@@ -270,14 +285,14 @@ def test_the_submitter_cannot_approve(app, people, drive_case, product_id):
 def test_a_key_region_case_is_not_approved_from_review(app, people, drive_case):
     key_region(app)
     case_id = drive_case("reviewing")
-    assert _refusal(app, people, case_id) == str(KEY_REGION_FIRST.message)
-    assert _refusal(app, people, case_id, DIRECTOR) == str(KEY_REGION_FIRST.message)
+    assert _refusal(app, people, case_id) == _message(app, KEY_REGION_FIRST)
+    assert _refusal(app, people, case_id, DIRECTOR) == _message(app, KEY_REGION_FIRST)
 
 
 def test_a_key_region_case_needs_a_director_after_the_managers_recommendation(app, people, drive_case):
     key_region(app)
     case_id = drive_case("recommended")
-    assert _refusal(app, people, case_id) == str(DIRECTOR_SECOND.message)
+    assert _refusal(app, people, case_id) == _message(app, DIRECTOR_SECOND)
     assert _gate(app, people, case_id, "director_second_approval").reason == (
         "Only a director can give the second approval."
     )
@@ -296,7 +311,7 @@ def test_the_recommending_director_cannot_also_approve(app, people, drive_case):
         services.fire(case, "recommend", user(people, DIRECTOR), seen_version=case.version)
         db.session.commit()
         assert case.recommended_by_id == people[DIRECTOR].id
-    assert _refusal(app, people, case_id, DIRECTOR) == str(DIRECTOR_SECOND.message)
+    assert _refusal(app, people, case_id, DIRECTOR) == _message(app, DIRECTOR_SECOND)
     assert "different director" in _gate(app, people, case_id, "director_second_approval", DIRECTOR).reason
     with app.app_context():  # the admin counts as a director
         case = get_case(case_id)
