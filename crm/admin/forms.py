@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from crm.access.roles import Role
@@ -27,6 +27,10 @@ class UserForm(VersionedForm):
     )
     display_name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=64)])
     role = SelectField(_l("Role"), validators=[DataRequired()])
+    is_director = BooleanField(
+        _l("Is a director"),
+        description=_l("Managers only: gives the second approval of key-region screening cases."),
+    )
     territories = TerritoryField(
         _l("Territories"),
         description=_l("Reps and managers see records in these territories and everything under them."),

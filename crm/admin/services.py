@@ -43,6 +43,7 @@ def create_user(
     password: str,
     territory_codes: list[str] = (),
     company_id=None,
+    is_director: bool = False,
 ) -> User:
     """An admin creates an account with its role and its territories or company."""
     username = normalize_username(username)
@@ -54,6 +55,7 @@ def create_user(
     check_password_strength(user, password or "")
     user.password_hash = hash_password(password)
     user.territories, user.company = territories, company
+    user.is_director = bool(is_director) and role == Role.MANAGER  # only a manager can be a director
     db.session.add(user)
     db.session.flush()
     record_audit("user_created", user=actor, target=user.username, role=role.value)
@@ -69,6 +71,7 @@ def update_user(
     role: str,
     territory_codes: list[str] = (),
     company_id=None,
+    is_director: bool = False,
 ) -> None:
     """An admin changes a user's name, role and assignments; a stale form answers a conflict."""
     check_version(user, seen_version)
@@ -79,6 +82,7 @@ def update_user(
     changed_role = user.role != role
     user.display_name, user.role = display_name.strip(), role
     user.territories, user.company = territories, company
+    user.is_director = bool(is_director) and role == Role.MANAGER  # only a manager can be a director
     # Territories live in user_territories, and the ORM bumps the version only when
     # the users row itself is updated: without this, a territory-only change would
     # leave the version alone and an older form could silently overwrite it.

@@ -59,6 +59,7 @@ def user_new():
             password=form.password.data or "",
             territory_codes=form.territories.data or [],
             company_id=form.company_id.data,
+            is_director=form.is_director.data,
         )
         if outcome.ok:
             user = outcome.value
@@ -90,6 +91,7 @@ def user_edit(user_id):
             role=form.role.data,
             territory_codes=form.territories.data or [],
             company_id=form.company_id.data,
+            is_director=form.is_director.data,
         )
         if outcome.ok:
             flash(_("Saved."), "success")

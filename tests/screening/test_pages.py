@@ -587,3 +587,48 @@ def test_the_licence_days_move_the_licence_gate(app, staff, drive_case):
 def test_only_staff_with_the_screening_pages_see_them(app, staff):
     assert signed_in(app, staff[Role.DISTRIBUTOR]).get("/screening/").status_code == 403
     assert signed_in(app, staff[Role.MANAGER]).get("/screening/policy").status_code == 403
+
+
+# -- directors ---------------------------------------------------------------------------------
+
+
+def user_form(app, user_id, **overrides) -> dict:
+    with app.app_context():
+        target = db.session.get(User, user_id)
+        data = {
+            "seen_version": str(target.version),
+            "username": target.username,
+            "display_name": target.display_name,
+            "role": target.role.value,
+            "territories": [t.code for t in target.territories],
+            "company_id": "",
+        }
+    return {**data, **overrides}
+
+
+def test_the_admin_makes_a_manager_a_director(app, staff, drive_case):
+    key_case = drive_case("recommended")
+    with app.app_context():
+        from crm.territories.models import Territory
+
+        db.session.get(Territory, "440300").is_key_region = True
+        db.session.commit()
+    admin = signed_in(app, staff[Role.ADMIN])
+    assert 'name="is_director"' in text(admin.get(f"/admin/users/{staff[Role.MANAGER].id}"))
+    # A manager who did not recommend the case, not a director yet: only a director gives the second approval.
+    director = staff[DIRECTOR]
+    with app.app_context():
+        db.session.get(User, director.id).is_director = False
+        db.session.commit()
+    page = text(signed_in(app, director).get(f"/screening/{key_case}"))
+    assert "Only a director can give the second approval." in page
+    response = send(admin, f"/admin/users/{director.id}", user_form(app, director.id, is_director="y"))
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(User, director.id).is_director
+    page = text(signed_in(app, director).get(f"/screening/{key_case}"))
+    assert 'data-event="approve"' in page
+    # A director who stops being a manager stops being a director.
+    send(admin, f"/admin/users/{director.id}", user_form(app, director.id, role="rep", is_director="y"))
+    with app.app_context():
+        assert not db.session.get(User, director.id).is_director
