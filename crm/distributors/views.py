@@ -271,11 +271,13 @@ def agreement_line_add(agreement_id):
     return _back_to(agreement.distributor_id)
 
 
-@bp.route("/agreements/<int:agreement_id>/lines/<int:line_id>/remove", methods=["POST"])
+@bp.route("/agreements/<int:agreement_id>/lines/<int:agreement_line_id>/remove", methods=["POST"])
 @roles_required(*SIGNERS)
-def agreement_line_remove(agreement_id, line_id):
+def agreement_line_remove(agreement_id, agreement_line_id):
     agreement = _stale_or_404(agreement_id)
-    outcome = perform(onboarding.remove_line, agreement, current_user, request.form.get("seen_version"), line_id)
+    outcome = perform(
+        onboarding.remove_line, agreement, current_user, request.form.get("seen_version"), agreement_line_id
+    )
     if outcome.ok:
         flash(_("Removed from agreement %(number)s.", number=agreement.number), "success")
     return _back_to(agreement.distributor_id)
@@ -299,11 +301,13 @@ def agreement_contact_add(agreement_id):
     return _back_to(agreement.distributor_id)
 
 
-@bp.route("/agreements/<int:agreement_id>/contacts/<int:contact_id>/remove", methods=["POST"])
+@bp.route("/agreements/<int:agreement_id>/contacts/<int:agreement_contact_id>/remove", methods=["POST"])
 @roles_required(*SIGNERS)
-def agreement_contact_remove(agreement_id, contact_id):
+def agreement_contact_remove(agreement_id, agreement_contact_id):
     agreement = _stale_or_404(agreement_id)
-    outcome = perform(onboarding.remove_contact, agreement, current_user, request.form.get("seen_version"), contact_id)
+    outcome = perform(
+        onboarding.remove_contact, agreement, current_user, request.form.get("seen_version"), agreement_contact_id
+    )
     if outcome.ok:
         flash(_("Contact removed from agreement %(number)s.", number=agreement.number), "success")
     return _back_to(agreement.distributor_id)

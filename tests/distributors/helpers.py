@@ -8,7 +8,11 @@ from crm.extensions import db
 
 
 def gen_draft_agreement(app, distributor_id: int, product_id: int, territory_code: str, number: str) -> dict:
-    """A draft agreement of one non-exclusive line and one contact: ``agreement_id``, ``line_id``, ``contact_id``."""
+    """A draft agreement of one non-exclusive line and one contact.
+
+    Returns the sample values of the agreement routes: ``agreement_id``, ``agreement_line_id``,
+    ``agreement_contact_id``.
+    """
     with app.app_context():
         lo, hi = territory_range(territory_code)
         agreement = Agreement(number=number, distributor_id=distributor_id)
@@ -18,4 +22,4 @@ def gen_draft_agreement(app, distributor_id: int, product_id: int, territory_cod
         agreement.contacts.append(contact)
         db.session.add(agreement)
         db.session.commit()
-        return {"agreement_id": agreement.id, "line_id": line.id, "contact_id": contact.id}
+        return {"agreement_id": agreement.id, "agreement_line_id": line.id, "agreement_contact_id": contact.id}
