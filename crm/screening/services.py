@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from crm.access.roles import Role
 from crm.auth.models import User
+from crm.auth.services import record_audit
 from crm.common import uploads
 from crm.common.errors import BusinessError, check_version
 from crm.common.phones import normalize_phone
@@ -41,6 +42,20 @@ SCORING_STATES = ("reviewing", "recommended")
 LICENCES = (DocumentKind.BUSINESS_LICENCE, DocumentKind.DRUG_TRADING_LICENCE)
 # Events the case page fires through ``fire``; approve and contract have services of their own.
 BUTTON_EVENTS = ("submit", "pick_up", "request_info", "provide_info", "recommend", "reject")
+
+
+def button_events(case: ScreeningCase, actor) -> list:
+    """The case page's buttons for ``actor`` now, in table order.
+
+    Every screening event is hidden from the generic route (``engine.available_events``
+    lists none): the buttons post to the screening page, which records who decided.
+    """
+    machine = case.__machine__
+    return [
+        e
+        for e in machine.events_from(case.state)
+        if e.name in BUTTON_EVENTS and engine.refusal(case, e.name, actor) is None
+    ]
 
 
 # -- reach and helpers -------------------------------------------------------------
@@ -507,6 +522,13 @@ def update_policy(
     for criterion, value in values.items():
         setattr(rules, f"weight_{criterion.value}", value)
     rules.pass_threshold, rules.licence_min_days = threshold, days
+    record_audit(
+        "screening_policy_changed",
+        user=actor,
+        weights={c.value: v for c, v in values.items()},
+        pass_threshold=threshold,
+        licence_min_days=days,
+    )
     db.session.flush()
 
 

@@ -201,7 +201,7 @@ def detail(case_id):
         case=case,
         record=case,
         machine=MACHINE,
-        events=[e for e in engine.available_events(case, user) if e.name in services.BUTTON_EVENTS],
+        events=services.button_events(case, user),
         history=engine.history_of(case),
         gate_results=gates.report(case, user) if case.state not in ("approved", "rejected", "contracted") else [],
         documents=list(case.documents),

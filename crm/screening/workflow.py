@@ -6,10 +6,13 @@ case waits on the applicant side. An ordinary case is approved by a manager
 straight from ``reviewing``; a case in a key region (重点区域) is *recommended* by
 the manager and then approved by a director — a second, different person.
 
-``approve`` and ``contract`` are hidden: approving creates the distributor and its
-draft agreement, and signing the agreement fires ``contract``; both are service
-calls (``crm.screening.services.approve_case``, the agreement signing service),
-not bare buttons. The gates of approval are guards; their checks live in
+Every event is hidden from the generic button route (``workflow.fire``): each
+decision also records who took it and hands the case to whoever acts next
+(``submitted_by``, which the four-eyes gate reads; ``recommended_by``, which the
+director's gate reads), so the case page fires them through
+``crm.screening.services.fire``. ``approve`` creates the distributor and its draft
+agreement (``crm.screening.services.approve_case``); signing the agreement fires
+``contract``. The gates of approval are guards; their checks live in
 ``crm.screening.gates`` so that the case page can show each one passed or failed.
 """
 
@@ -70,10 +73,26 @@ SCREENING_MACHINE = Machine(
         State("contracted", _l("Contracted"), final=True),
     ),
     events=(
-        Event("submit", _l("Submit for screening"), ("draft",), "submitted", APPLICANT_SIDE, guards=(HAS_LINES,)),
-        Event("pick_up", _l("Start the review"), ("submitted",), "reviewing", MANAGERS),
-        Event("request_info", _l("Ask for information"), ("reviewing",), "needs_info", MANAGERS, comment_required=True),
-        Event("provide_info", _l("Information provided"), ("needs_info",), "reviewing", APPLICANT_SIDE),
+        Event(
+            "submit",
+            _l("Submit for screening"),
+            ("draft",),
+            "submitted",
+            APPLICANT_SIDE,
+            guards=(HAS_LINES,),
+            hidden=True,
+        ),
+        Event("pick_up", _l("Start the review"), ("submitted",), "reviewing", MANAGERS, hidden=True),
+        Event(
+            "request_info",
+            _l("Ask for information"),
+            ("reviewing",),
+            "needs_info",
+            MANAGERS,
+            comment_required=True,
+            hidden=True,
+        ),
+        Event("provide_info", _l("Information provided"), ("needs_info",), "reviewing", APPLICANT_SIDE, hidden=True),
         Event(
             "recommend",
             _l("Recommend for approval"),
@@ -81,6 +100,7 @@ SCREENING_MACHINE = Machine(
             "recommended",
             MANAGERS,
             guards=APPROVAL_GATES,
+            hidden=True,
         ),
         Event(
             "approve",
@@ -91,7 +111,15 @@ SCREENING_MACHINE = Machine(
             guards=(*APPROVAL_GATES, KEY_REGION_FIRST, DIRECTOR_SECOND),
             hidden=True,
         ),
-        Event("reject", _l("Reject"), ("reviewing", "recommended"), "rejected", MANAGERS, comment_required=True),
+        Event(
+            "reject",
+            _l("Reject"),
+            ("reviewing", "recommended"),
+            "rejected",
+            MANAGERS,
+            comment_required=True,
+            hidden=True,
+        ),
         Event("contract", _l("Agreement signed"), ("approved",), "contracted", MANAGERS, hidden=True),
     ),
     sla={

@@ -632,3 +632,13 @@ def test_the_admin_makes_a_manager_a_director(app, staff, drive_case):
     send(admin, f"/admin/users/{director.id}", user_form(app, director.id, role="rep", is_director="y"))
     with app.app_context():
         assert not db.session.get(User, director.id).is_director
+
+
+def test_the_generic_event_route_cannot_bypass_the_case_page(app, staff, drive_case):
+    """Firing through /workflows/… would skip recording the submitter, whom the four-eyes gate reads."""
+    case_id = drive_case("draft")
+    rep = signed_in(app, staff[Role.REP])
+    response = send(rep, f"/workflows/screening/{case_id}/events/submit", {"seen_version": version(app, case_id)})
+    assert response.status_code == 404
+    with app.app_context():
+        assert (get_case(case_id).state, get_case(case_id).submitted_by_id) == ("draft", None)
