@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 
 from crm.access.roles import Role
+from crm.access.scoping import scoped
 from crm.auth.models import User
 from crm.auth.passwords import hash_password
 from crm.auth.services import end_all_sessions, record_audit
@@ -70,6 +71,17 @@ def create_from_case(case, actor) -> tuple[Distributor, Agreement]:
     products and territories asked for, names the case's contact, and runs for a
     year from today until the manager edits it.
     """
+    if case.uscc:
+        same = db.session.scalar(select(Distributor).where(Distributor.uscc == case.uscc))
+        if same is not None:
+            raise BusinessError(
+                _(
+                    "%(name)s is already a distributor with this credit code (%(state)s): "
+                    "work with its record instead of approving a second one.",
+                    name=same.name,
+                    state=same.state_def.label,
+                )
+            )
     distributor = Distributor(
         name=case.company_name,
         uscc=case.uscc,
@@ -363,6 +375,8 @@ def sign_agreement(agreement: Agreement, actor, seen_version) -> list[PortalCred
     # Read everything before the first change (a query in between autoflushes).
     case = _case_of(agreement)
     lead = distributor.lead
+    # The lead is won by the signer when they may see it; otherwise it keeps a note.
+    win_lead = lead is not None and lead.state == "applied" and _visible(lead, actor)
     comment = _("Agreement %(number)s signed.", number=agreement.number)
     taken = _taken_usernames(agreement.contacts)
 
@@ -375,13 +389,18 @@ def sign_agreement(agreement: Agreement, actor, seen_version) -> list[PortalCred
     if case is not None and case.state == "approved":
         engine.apply_event(case, "contract", actor, seen_version=case.version, comment=comment)
     if lead is not None:
-        if lead.state == "applied":
+        if win_lead:
             engine.apply_event(lead, "win", actor, seen_version=lead.version, comment=comment)
         else:
             engine.record_note(lead, actor, "agreement_signed", comment=comment)
     credentials = [_open_portal_account(contact, distributor, actor, taken) for contact in agreement.contacts]
     db.session.flush()
     return [c for c in credentials if c is not None]
+
+
+def _visible(record, actor) -> bool:
+    model = type(record)
+    return db.session.scalar(scoped(model, actor).with_only_columns(model.id).where(model.id == record.id)) is not None
 
 
 def _case_of(agreement: Agreement):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -129,11 +129,7 @@ def _case_link(distributor):
     case = db.session.scalars(
         select(ScreeningCase).where(ScreeningCase.distributor_id == distributor.id).order_by(ScreeningCase.id)
     ).first()
-    if case is None:
-        return None, None
-    # The screening pages are being built alongside; until they exist the case is named without a link.
-    url = url_for("screening.detail", case_id=case.id) if "screening.detail" in current_app.view_functions else None
-    return case, url
+    return case, (url_for("screening.detail", case_id=case.id) if case else None)
 
 
 @bp.route("/new", methods=["GET", "POST"])

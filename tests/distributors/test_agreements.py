@@ -283,3 +283,16 @@ def test_service_refuses_users_who_may_not_change_agreements(app, factory, peopl
 def test_money_parsing(app, raw, expected):
     with app.test_request_context():
         assert onboarding.parse_money(raw, "x") == expected
+
+
+def test_a_case_of_a_company_that_already_is_a_distributor_is_refused(app, factory, people, products):
+    first = factory.draft([(products["丹参滴丸"], "440305", False)])
+    case_id = factory.approved_case([(products["丹参滴丸"], "440304", False)])
+    with app.app_context():
+        case = db.session.get(ScreeningCase, case_id)
+        case.uscc = db.session.get(Distributor, first.distributor_id).uscc
+        db.session.commit()
+        manager = db.session.get(User, people[Role.MANAGER].id)
+        with pytest.raises(onboarding.BusinessError) as refused:
+            onboarding.create_from_case(db.session.get(ScreeningCase, case_id), manager)
+        assert "深圳测试医药1有限公司" in refused.value.message
