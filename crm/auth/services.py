@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import timedelta
+from functools import cache
 
 from flask import current_app, request
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.orm import joinedload
 
 from crm.auth.models import AuditEvent, LoginFailure, User, UserSession
 from crm.auth.passwords import hash_password, needs_rehash, verify_password
@@ -114,18 +116,33 @@ def start_session(user: User, remember: bool) -> UserSession:
     return session_row
 
 
+@cache
+def _session_user_stmt():
+    """The loader's query, built once with parameters (on first use: the mappers must be complete).
+
+    It runs on every request, and building it afresh with the session id and the
+    time as literals cost more than the primary-key lookup itself. The user's
+    territories come in the same query: every scoped page needs them, and a lazy
+    load of them was a second trip through the ORM.
+    """
+    return (
+        select(User)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(
+            UserSession.id == bindparam("session_id"),
+            UserSession.expires_at > bindparam("now"),
+            User.active.is_(True),
+        )
+        .options(joinedload(User.territories))
+    )
+
+
 def load_session_user(session_id: str) -> User | None:
     """The user behind a live sign-in session id, or None (Flask-Login's loader)."""
-    now = utcnow()
-    row = db.session.execute(
-        select(UserSession, User)
-        .join(User, User.id == UserSession.user_id)
-        .where(UserSession.id == session_id, UserSession.expires_at > now, User.active.is_(True))
-    ).first()
-    if row is None:
-        return None
-    session_row, user = row
-    user.session_id = session_row.id
+    params = {"session_id": session_id, "now": utcnow()}
+    user = db.session.scalars(_session_user_stmt(), params).unique().first()
+    if user is not None:
+        user.session_id = session_id
     return user
 
 
