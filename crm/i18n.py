@@ -9,6 +9,8 @@ from flask import current_app, g, has_request_context, session
 from flask_babel import format_datetime, get_translations
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
+from jinja2 import pass_context
+from markupsafe import Markup
 
 from crm.extensions import babel
 
@@ -67,6 +69,26 @@ def _translate(string: str, **variables) -> str:
     return text % variables if variables else text
 
 
+def gettext(string: str, **variables) -> str:
+    """Flask-Babel's gettext through the cached catalog: a sixth of the cost, for code that translates a lot."""
+    return _translate(string, **variables)
+
+
+@pass_context
+def _template_gettext(context, string: str, **variables):
+    """``_()`` in templates, as Jinja's newstyle gettext does it, in one call instead of three.
+
+    Jinja's ``_`` resolves ``gettext`` in the context and calls it, which calls our
+    callable in turn: about 5 µs a label, a quarter of a millisecond on a list page.
+    The result is the same: markup-safe in escaped templates, variables escaped and
+    formatted in, ``%%`` read as ``%``.
+    """
+    text = _translations().gettext(string)
+    if context.eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 (our own catalog, trusted as Jinja's newstyle gettext trusts it)
+    return text % variables if variables or "%" in text else text
+
+
 def lazy_gettext(string: str, **variables) -> LazyString:
     """Like Flask-Babel's lazy_gettext (extracted as ``_l``), translated through the cached catalog."""
     return LazyString(_translate, string, **variables)
@@ -107,5 +129,6 @@ def init_app(app) -> None:
         ngettext=lambda singular, plural, n: _translations().ngettext(singular, plural, n),
         newstyle=True,
     )
+    app.jinja_env.globals["_"] = _template_gettext
     app.jinja_env.globals["current_language"] = select_locale
     app.jinja_env.filters["datetime"] = local_datetime
