@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import flash, render_template, request
+from flask import current_app, flash, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError
@@ -49,7 +49,23 @@ NAVIGATION = (
 def navigation_for(user) -> list[NavItem]:
     if not user.is_authenticated:
         return []
-    return [item for item in NAVIGATION if user.role in item.roles]
+    role = user.role  # once: ``user`` is usually the current_user proxy, looked up on every access
+    return [item for item in NAVIGATION if role in item.roles]
+
+
+def fixed_url(endpoint: str, **values) -> str:
+    """``url_for`` for a link that is the same on every page (static files, the menu), built once per app.
+
+    The page head and the navbar hold about twenty such links, and Werkzeug's router
+    takes a few microseconds for each, on every page. Only the script root (where
+    the app is mounted) can change them, so it is part of the key.
+    """
+    urls = current_app.extensions.setdefault("crm_fixed_urls", {})
+    key = (request.script_root, endpoint, *sorted(values.items()))
+    url = urls.get(key)
+    if url is None:
+        url = urls[key] = url_for(endpoint, **values)
+    return url
 
 
 ERROR_TITLES = {
@@ -118,6 +134,8 @@ def init_app(app) -> None:
             "current_endpoint": request.endpoint,
             "Role": Role,
         }
+
+    app.jinja_env.globals["fixed_url"] = fixed_url
 
     for status in (400, 403, 404, 405, 413, 500):
         app.register_error_handler(status, lambda e, s=status: render_error(s))
