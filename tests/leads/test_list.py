@@ -251,6 +251,25 @@ def test_rows_show_what_a_rep_needs_and_link_to_the_lead(app, people, leads):
         assert f'href="{lead_url_builder()(leads["nanshan"])}"' in html
 
 
+def test_each_row_names_its_owner_or_the_pool_its_state_and_its_deadline(app, people, leads):
+    html = signed_in(app, people["manager"], "en").get("/leads/").get_data(as_text=True)
+
+    def row(key):
+        return re.search(rf'<tr[^>]*data-lead="{leads[key]}".*?</tr>', html, re.S).group(0)
+
+    with app.app_context():
+        rep_name = db.session.get(User, people["rep"].id).display_name
+    assert rep_name in row("nanshan")
+    assert "In the pool" in row("pool")
+    assert "In the pool" not in row("nanshan")
+    assert ">Contacted<" in row("futian")
+    assert 'data-sla="breached"' in row("nanshan")
+    assert "Overdue since" in row("nanshan")
+    assert "Due soon: " in row("guangzhou")
+    assert "深圳福田百草堂药业有限公司" in row("futian")
+    assert "官网留言" in row("futian")
+
+
 def test_paging_keeps_the_filters(app, people):
     campaign = gen_campaign(app)
     for _ in range(12):
