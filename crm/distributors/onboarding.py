@@ -133,6 +133,10 @@ def _one_year_after(day: date) -> date:
         return day.replace(year=day.year + 1, day=28)
 
 
+def _last_number(prefix: str) -> str | None:
+    return db.session.scalar(select(func.max(Agreement.number)).where(Agreement.number.like(prefix + "%")))
+
+
 def _insert_numbered(agreement: Agreement, attempts: int = 5) -> None:
     """Give the agreement the next number of the year (ZS-2026-0001) and insert it.
 
@@ -143,8 +147,9 @@ def _insert_numbered(agreement: Agreement, attempts: int = 5) -> None:
     savepoint rolls back and it reads the max again.
     """
     prefix = f"{NUMBER_PREFIX}-{local_today().year}-"
+    db.session.flush()  # only the agreement's own INSERT may fail inside the savepoint
     for _attempt in range(attempts):
-        last = db.session.scalar(select(func.max(Agreement.number)).where(Agreement.number.like(prefix + "%")))
+        last = _last_number(prefix)
         sequence = int(last.rsplit("-", 1)[1]) + 1 if last else 1
         agreement.number = f"{prefix}{sequence:04d}"
         try:

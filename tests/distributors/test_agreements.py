@@ -296,3 +296,24 @@ def test_a_case_of_a_company_that_already_is_a_distributor_is_refused(app, facto
         with pytest.raises(onboarding.BusinessError) as refused:
             onboarding.create_from_case(db.session.get(ScreeningCase, case_id), manager)
         assert "深圳测试医药1有限公司" in refused.value.message
+
+
+def test_a_number_taken_by_a_concurrent_approval_is_retried(app, factory, products, monkeypatch):
+    """Two approvals that read the same max(): the second insert hits the unique number and takes the next."""
+    first = factory.draft([(products["丹参滴丸"], "440305", False)])
+    real = onboarding._last_number
+    reads = []
+
+    def stale_then_real(prefix):
+        reads.append(prefix)
+        return None if len(reads) == 1 else real(prefix)  # the first read missed the other's commit
+
+    monkeypatch.setattr(onboarding, "_last_number", stale_then_real)
+    second = factory.draft([(products["丹参滴丸"], "440304", False)])
+    year = local_today().year
+    with app.app_context():
+        numbers = [db.session.get(Agreement, m.agreement_id).number for m in (first, second)]
+        assert numbers == [f"ZS-{year}-0001", f"ZS-{year}-0002"]
+        assert len(db.session.get(Agreement, second.agreement_id).lines) == 1
+        assert len(db.session.get(Agreement, second.agreement_id).contacts) == 1
+    assert len(reads) == 2
