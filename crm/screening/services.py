@@ -28,6 +28,8 @@ from crm.distributors.models import DocumentKind, QualificationDocument
 from crm.extensions import db
 from crm.leads.models import Lead
 from crm.leads.services import _coverers
+from crm.notify import queue
+from crm.notify.models import NotificationKind
 from crm.products.models import Product
 from crm.screening.models import CaseLine, CaseScore, Criterion, ScreeningCase
 from crm.territories.models import Territory
@@ -469,8 +471,23 @@ def fire(
         case.submitted_by_id = actor.id
     elif event == "recommend":
         case.recommended_by_id = actor.id
-    case.assignee_id = next_owner
+    _hand_over(case, next_owner, actor, comment)
     db.session.flush()
+
+
+def _hand_over(case: ScreeningCase, owner_id: int | None, actor, comment: str | None) -> None:
+    """Make ``owner_id`` the one who acts next; they hear "is now yours" unless they acted themselves."""
+    changed = owner_id != case.assignee_id
+    case.assignee_id = owner_id
+    if changed and owner_id is not None and owner_id != actor.id:
+        queue(
+            owner_id,
+            NotificationKind.ASSIGNED,
+            workflow=case.__machine__.name,
+            record_id=case.id,
+            state=case.state,
+            message=(comment or "").strip() or None,
+        )
 
 
 def approve_case(case: ScreeningCase, actor, *, seen_version, comment: str | None = None, now: datetime | None = None):
@@ -483,7 +500,7 @@ def approve_case(case: ScreeningCase, actor, *, seen_version, comment: str | Non
 
     engine.apply_event(case, "approve", actor, seen_version=seen_version, comment=comment, now=now)
     case.approved_by_id = actor.id
-    case.assignee_id = case.created_by_id
+    _hand_over(case, case.created_by_id, actor, comment)  # the rep prepares the agreement's signing
     db.session.flush()
     return create_from_case(case, actor)
 

@@ -21,6 +21,7 @@ from crm.auth.models import User
 from crm.common.time import local_today, utcnow
 from crm.distributors.models import Agreement, AgreementLine, AgreementStatus, DocumentKind
 from crm.extensions import db
+from crm.notify.models import Notification, NotificationKind
 from crm.screening import gates, services
 from crm.screening.workflow import (
     APPROVAL_GATES,
@@ -349,6 +350,17 @@ def test_the_case_goes_to_whoever_acts_next(app, people, drive_case):
         services.fire(case, "recommend", manager, seen_version=case.version)
         assert (case.recommended_by_id, case.assignee_id) == (manager.id, director.id)
         db.session.commit()
+        # Each one who must act next hears that the case is now theirs.
+        told = db.session.execute(
+            select(Notification.user_id, Notification.state)
+            .where(Notification.kind == NotificationKind.ASSIGNED, Notification.record_id == case_id)
+            .order_by(Notification.id)
+        ).all()
+        assert [tuple(row) for row in told][-3:] == [
+            (rep.id, "needs_info"),
+            (manager.id, "reviewing"),
+            (director.id, "recommended"),
+        ]
 
 
 def test_a_territory_without_a_manager_falls_back_to_any_manager(app, people, product_id):
