@@ -15,6 +15,7 @@ from datetime import date
 import pytest
 
 from crm.access.roles import Role
+from tests.distributors.helpers import gen_draft_agreement
 from tests.helpers import csrf_token, gen_distributor, gen_product, login
 
 ANON = "anonymous"
@@ -149,6 +150,39 @@ EXPECTED = {
     # on their company page).
     ("distributors.licences", "GET"): expect(200, {Role.ADMIN, Role.MANAGER, Role.REP}),
     # --- end licence watch
+    # --- distributors and agreements (issue 5): managers and the admin keep agreements and see
+    # coverage. Every POST carries the version the page was loaded with: without it, 409 before
+    # any other check. The sample agreement is a draft of the 南山 company.
+    ("distributors.coverage", "GET"): expect(200, LEAD_MANAGERS),
+    ("distributors.terminate", "POST"): expect(409, LEAD_MANAGERS),
+    ("distributors.agreement_edit", "GET"): expect(200, LEAD_MANAGERS),
+    ("distributors.agreement_edit", "POST"): expect(409, LEAD_MANAGERS),
+    ("distributors.agreement_line_add", "POST"): expect(409, LEAD_MANAGERS),
+    ("distributors.agreement_line_remove", "POST"): expect(409, LEAD_MANAGERS),
+    ("distributors.agreement_contact_add", "POST"): expect(409, LEAD_MANAGERS),
+    ("distributors.agreement_contact_remove", "POST"): expect(409, LEAD_MANAGERS),
+    ("distributors.agreement_sign", "POST"): expect(409, LEAD_MANAGERS),
+    # --- end distributors and agreements
+    # --- Screening (商筛选): staff read cases in reach; reps, managers and the admin work on them;
+    # scores and approval are for managers and the admin; the policy is the admin's. A POST without
+    # the version the case page was loaded with is stale (409); a blank new-case form answers 200.
+    ("screening.index", "GET"): expect(200, STAFF),
+    ("screening.approvals", "GET"): expect(200, LEAD_MANAGERS),
+    ("screening.new", "GET"): expect(200, LEAD_ENTRY),
+    ("screening.new", "POST"): expect(200, LEAD_ENTRY),
+    ("screening.policy", "GET"): expect(200, ADMIN),
+    ("screening.policy", "POST"): expect(409, ADMIN),
+    ("screening.detail", "GET"): expect(200, STAFF),
+    ("screening.edit", "GET"): expect(200, LEAD_ENTRY),
+    ("screening.edit", "POST"): expect(409, LEAD_ENTRY),
+    ("screening.add_line", "POST"): expect(409, LEAD_ENTRY),
+    ("screening.remove_line", "POST"): expect(409, LEAD_ENTRY),
+    ("screening.upload_document", "POST"): expect(409, LEAD_ENTRY),
+    ("screening.document", "GET"): expect(200, STAFF),
+    ("screening.score", "POST"): expect(409, LEAD_MANAGERS),
+    ("screening.fire", "POST"): expect(409, LEAD_ENTRY),
+    ("screening.approve", "POST"): expect(409, LEAD_MANAGERS),
+    # --- end of screening
 }
 
 # The same routes on a record outside the territories of the rep and the manager.
@@ -169,6 +203,28 @@ EXPECTED_OUT_OF_REACH = {
     ("leads.reassign", "POST"): expect(409, LEAD_MANAGERS, manager=404),
     ("leads.merge", "GET"): expect(200, LEAD_MANAGERS, manager=404),
     ("leads.merge", "POST"): expect(409, LEAD_MANAGERS, manager=404),
+    # --- distributors and agreements (issue 5): the Beijing company's draft agreement
+    ("distributors.terminate", "POST"): expect(409, LEAD_MANAGERS, manager=404),
+    ("distributors.agreement_edit", "GET"): expect(200, LEAD_MANAGERS, manager=404),
+    ("distributors.agreement_edit", "POST"): expect(409, LEAD_MANAGERS, manager=404),
+    ("distributors.agreement_line_add", "POST"): expect(409, LEAD_MANAGERS, manager=404),
+    ("distributors.agreement_line_remove", "POST"): expect(409, LEAD_MANAGERS, manager=404),
+    ("distributors.agreement_contact_add", "POST"): expect(409, LEAD_MANAGERS, manager=404),
+    ("distributors.agreement_contact_remove", "POST"): expect(409, LEAD_MANAGERS, manager=404),
+    ("distributors.agreement_sign", "POST"): expect(409, LEAD_MANAGERS, manager=404),
+    # --- end distributors and agreements
+    # --- Screening: a case in 东城区, outside the rep's and the manager's territories.
+    ("screening.detail", "GET"): expect(200, STAFF, manager=404, rep=404),
+    ("screening.edit", "GET"): expect(200, ADMIN, manager=404, rep=404),
+    ("screening.edit", "POST"): expect(409, ADMIN, manager=404, rep=404),
+    ("screening.add_line", "POST"): expect(409, ADMIN, manager=404, rep=404),
+    ("screening.remove_line", "POST"): expect(409, ADMIN, manager=404, rep=404),
+    ("screening.upload_document", "POST"): expect(409, ADMIN, manager=404, rep=404),
+    ("screening.document", "GET"): expect(200, STAFF, manager=404, rep=404),
+    ("screening.score", "POST"): expect(409, ADMIN, manager=404),
+    ("screening.fire", "POST"): expect(409, ADMIN, manager=404, rep=404),
+    ("screening.approve", "POST"): expect(409, ADMIN, manager=404),
+    # --- end of screening
 }
 
 # Routes whose request changes the caller's own session run last.
@@ -221,6 +277,11 @@ def world(app, make_user, drive):
         db.session.commit()
         holiday_id, campaign_id, script_id = holiday.id, campaign.id, script.id
     inside_lead, outside_lead = _sample_leads(app, users)
+    inside_case, outside_case = _sample_screening_cases(app, users, gen_product(app))  # screening
+    # distributors and agreements (issue 5): a draft agreement of each company
+    granted = gen_product(app)
+    inside_agreement = gen_draft_agreement(app, inside, granted, "440305", "ZS-MATRIX-1")
+    outside_agreement = gen_draft_agreement(app, outside, granted, "110101", "ZS-MATRIX-2")
     return {
         "users": users,
         "values": {
@@ -239,14 +300,41 @@ def world(app, make_user, drive):
             **inside_lead,
             "campaign_id": campaign_id,
             "script_id": script_id,
+            **inside_case,  # screening
+            **inside_agreement,
         },
         "outside": {
             "distributor_id": outside,
             "record_id": drive("open", territory="110101"),
             "lead_id": _sample_owned_lead(app, None, "110101", campaign_id),
             **outside_lead,
+            **outside_case,  # screening
+            **outside_agreement,
         },
     }
+
+
+def _sample_screening_cases(app, users, product_id) -> tuple[dict, dict]:
+    """A screening case in 南山 and one in 东城, each with a line and a PDF: ids for the screening routes."""
+    import io
+
+    from werkzeug.datastructures import FileStorage
+
+    from crm.auth.models import User
+    from crm.extensions import db
+    from crm.screening import services
+
+    samples = []
+    with app.app_context():
+        admin = db.session.get(User, users[Role.ADMIN].id)
+        for code in ("440305", "110101"):
+            case = services.open_case(admin, company_name=f"矩阵筛选医药{code}", territory_code=code)
+            line = services.add_line(case, admin, product_id=product_id, territory_code=code)
+            pdf = FileStorage(stream=io.BytesIO(b"%PDF-1.7\n" + b"0" * 64), filename="授权书.pdf")
+            document = services.add_document(case, admin, kind="authorization_letter", upload=pdf)
+            samples.append({"case_id": case.id, "line_id": line.id, "document_id": document.id, "event_name": "submit"})
+        db.session.commit()
+    return samples[0], samples[1]
 
 
 def _sample_leads(app, users) -> tuple[dict, dict]:
