@@ -31,7 +31,8 @@ from flask_babel import gettext as _
 from pypinyin.core import Pinyin
 from pypinyin.phrases_dict import phrases_dict
 from pypinyin.pinyin_dict import pinyin_dict
-from sqlalchemy import func, select, update
+from sqlalchemy import any_, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql
 
 from crm.access.roles import Role
 from crm.auth.models import User, user_territories
@@ -674,6 +675,20 @@ def _chunks(items: list, size: int = _CHUNK):
         yield items[start : start + size]
 
 
+def _matching(column, values: list[str]) -> list:
+    """Conditions that together find the rows whose ``column`` is one of ``values``, one query each.
+
+    PostgreSQL gets ``= ANY(array)``, one parameter per 10,000 values: SQLAlchemy
+    rendering and psycopg parsing IN lists of 250,000 placeholders in all made its dry
+    run of 100,000 rows take 4.4 s against SQLite's 1.8. SQLite gets IN lists of 500,
+    under its limit of bound parameters.
+    """
+    if db.engine.dialect.name == "postgresql":
+        array_type = postgresql.ARRAY(column.type)
+        return [column == any_(bindparam(None, chunk, type_=array_type)) for chunk in _chunks(values, 10_000)]
+    return [column.in_(chunk) for chunk in _chunks(values)]
+
+
 def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str]) -> None:
     """``find_duplicates`` for every row at once: a few IN queries instead of three per row."""
     not_merged = Lead._state != "merged"
@@ -682,24 +697,22 @@ def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str]) -> None:
     by_key: dict[str, tuple] = {}
     cols = (Lead.id, Lead.company_name)
     usccs = sorted({r.uscc for r in plan.rows if r.uscc})
-    for chunk in _chunks(usccs):
-        for lead_id, name, uscc in db.session.execute(select(*cols, Lead.uscc).where(Lead.uscc.in_(chunk), not_merged)):
+    for condition in _matching(Lead.uscc, usccs):
+        for lead_id, name, uscc in db.session.execute(select(*cols, Lead.uscc).where(condition, not_merged)):
             by_uscc.setdefault(uscc, (lead_id, name))
     phones = sorted({p for r in plan.rows for p in r.phones})
-    for chunk in _chunks(phones):
+    for condition in _matching(ContactPhone.e164, phones):
         rows = db.session.execute(
             select(*cols, ContactPhone.e164)
             .join(ContactPhone, ContactPhone.lead_id == Lead.id)
-            .where(ContactPhone.e164.in_(chunk), not_merged)
+            .where(condition, not_merged)
             .order_by(Lead.id)
         )
         for lead_id, name, e164 in rows:
             by_phone.setdefault(e164, (lead_id, name))
     keys = sorted({r.name_key for r in plan.rows if r.name_key})
-    for chunk in _chunks(keys):
-        rows = db.session.execute(
-            select(*cols, Lead.name_key).where(Lead.name_key.in_(chunk), not_merged).order_by(Lead.id)
-        )
+    for condition in _matching(Lead.name_key, keys):
+        rows = db.session.execute(select(*cols, Lead.name_key).where(condition, not_merged).order_by(Lead.id))
         for lead_id, name, key in rows:
             by_key.setdefault(key, (lead_id, name))
     if not (by_uscc or by_phone or by_key):
