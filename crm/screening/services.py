@@ -401,19 +401,21 @@ def _users_covering(territory_code: str, role: Role, *, directors: bool = False)
     return [uid for uid, _level in sorted(candidates, key=lambda c: (-c[1], c[0]))]
 
 
-def _any_user(role: Role, *, directors: bool = False) -> int | None:
+def _any_user(role: Role, *, directors: bool = False, exclude: int | None = None) -> int | None:
     stmt = select(User.id).where(User.role == role, User.active.is_(True))
     if directors:
         stmt = stmt.where(User.is_director.is_(True))
+    if exclude is not None:
+        stmt = stmt.where(User.id != exclude)
     return db.session.scalar(stmt.order_by(User.id).limit(1))
 
 
 def reviewer_for(case: ScreeningCase, *, exclude: int | None = None) -> int | None:
-    """The manager of the case's territory (closest first), else any manager, else an admin."""
+    """The manager of the case's territory (closest first), else any manager, else an admin; never ``exclude``."""
     for uid in _users_covering(case.territory_code, Role.MANAGER):
         if uid != exclude:
             return uid
-    return _any_user(Role.MANAGER) or _any_user(Role.ADMIN)
+    return _any_user(Role.MANAGER, exclude=exclude) or _any_user(Role.ADMIN, exclude=exclude)
 
 
 def director_for(case: ScreeningCase, *, exclude: int | None = None) -> int | None:
@@ -421,10 +423,7 @@ def director_for(case: ScreeningCase, *, exclude: int | None = None) -> int | No
     for uid in _users_covering(case.territory_code, Role.MANAGER, directors=True):
         if uid != exclude:
             return uid
-    stmt = select(User.id).where(User.role == Role.MANAGER, User.active.is_(True), User.is_director.is_(True))
-    if exclude is not None:
-        stmt = stmt.where(User.id != exclude)
-    return db.session.scalar(stmt.order_by(User.id).limit(1)) or _any_user(Role.ADMIN)
+    return _any_user(Role.MANAGER, directors=True, exclude=exclude) or _any_user(Role.ADMIN, exclude=exclude)
 
 
 def _last_actor(case: ScreeningCase, event: str) -> int | None:
@@ -455,13 +454,13 @@ def fire(
         raise BusinessError(_("Unknown action."))
     # Everything the handover needs is read before the state moves (a query later would autoflush half of it).
     if event == "submit":
-        next_owner = reviewer_for(case)
+        next_owner = reviewer_for(case, exclude=actor.id)  # a submitting manager does not review their own case
     elif event == "pick_up":
         next_owner = actor.id
     elif event == "request_info":
         next_owner = case.submitted_by_id or case.created_by_id
     elif event == "provide_info":
-        next_owner = _last_actor(case, "request_info") or reviewer_for(case)
+        next_owner = _last_actor(case, "request_info") or reviewer_for(case, exclude=case.submitted_by_id)
     elif event == "recommend":
         next_owner = director_for(case, exclude=actor.id)
     else:

@@ -274,6 +274,7 @@ def test_the_submitter_cannot_approve(app, people, drive_case, product_id):
         services.add_line(case, manager, product_id=product_id, territory_code="440111")
         add_licences(case, manager)
         services.fire(case, "submit", manager, seen_version=case.version)
+        assert case.assignee_id == people[DIRECTOR].id  # the other manager of the region reviews it
         services.fire(case, "pick_up", manager, seen_version=case.version)
         score_all(case, manager)
         db.session.commit()
