@@ -33,6 +33,9 @@ NAVIGATION = (
     NavItem("leads.campaigns", _l("Campaigns"), frozenset({Role.ADMIN, Role.MANAGER}), "campaigns"),
     # Its own section name, so that "Leads" is not highlighted with it on every leads page.
     NavItem("leads.pool", _l("Lead pool"), frozenset({Role.REP, Role.MANAGER}), "pool"),
+    NavItem("screening.index", _l("Screening"), frozenset({Role.ADMIN, Role.MANAGER, Role.REP}), "screening"),
+    # Its own section name, so that it is not highlighted with "Screening" on every case page.
+    NavItem("screening.approvals", _l("Approvals"), frozenset({Role.ADMIN, Role.MANAGER}), "approvals"),
     NavItem("distributors.index", _l("Distributors"), _STAFF, "distributors"),
     NavItem("distributors.my_company", _l("My company"), frozenset({Role.DISTRIBUTOR}), "distributors"),
     NavItem("products.index", _l("Products"), _STAFF, "products"),
@@ -41,6 +44,7 @@ NAVIGATION = (
     # Its own section name: the Workflows item, not this one, is highlighted on the workflow pages.
     NavItem("workflow.overdue", _l("My overdue"), _STAFF, "overdue"),
     NavItem("sla.rules", _l("SLA settings"), frozenset({Role.ADMIN}), "sla"),
+    NavItem("screening.policy", _l("Screening policy"), frozenset({Role.ADMIN}), "admin"),
     NavItem("admin.users", _l("Users"), frozenset({Role.ADMIN}), "admin"),
     NavItem("admin.audit_log", _l("Audit log"), frozenset({Role.ADMIN}), "admin"),
 )
