@@ -10,23 +10,65 @@ of codes and the condition is an indexed range scan, not a tree walk.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import abort
 from sqlalchemy import and_, false, or_, select, true
 
 from crm.access.roles import TERRITORY_ROLES, Role
 from crm.extensions import db
 
+# A user's reach, as a hashable key: what every scoped statement of theirs depends on.
+EVERYTHING = ("everything",)  # admins and service staff
+_NOTHING = ("nothing",)
+
+
+def _territory_reach(user) -> tuple:
+    if user.role in (Role.ADMIN, Role.SERVICE):
+        return EVERYTHING
+    if user.role not in TERRITORY_ROLES:
+        return _NOTHING
+    ranges = tuple(t.code_range for t in user.territories)
+    return ("ranges", ranges) if ranges else _NOTHING
+
+
+# Conditions and scoped SELECTs are built once per column (or model) and reach, and shared:
+# SQLAlchemy's expressions are immutable, and building them with the user's ranges took longer
+# than the indexed range scan itself (about 25 µs for the condition, 30 µs for a scoped SELECT,
+# several times a page). The key is the user's reach, not the user, so the caches stay as small
+# as the set of distinct territory assignments.
+@lru_cache(maxsize=1024)
+def reach_condition(territory_column, reach: tuple):
+    """``territory_condition`` for a reach (see ``reach``): built once per column and reach."""
+    if reach == EVERYTHING:
+        return true()
+    if reach[0] != "ranges":
+        return false()
+    return or_(*(and_(territory_column >= lo, territory_column <= hi) for lo, hi in reach[1]))
+
 
 def territory_condition(user, territory_column):
     """SQL condition: the record's territory code lies under one of ``user``'s territories."""
-    if user.role in (Role.ADMIN, Role.SERVICE):
-        return true()
-    if user.role not in TERRITORY_ROLES:
-        return false()
-    ranges = [t.code_range for t in user.territories]
-    if not ranges:
-        return false()
-    return or_(*(and_(territory_column >= lo, territory_column <= hi) for lo, hi in ranges))
+    return reach_condition(territory_column, _territory_reach(user))
+
+
+@lru_cache(maxsize=1024)
+def _scoped_select(model, reach: tuple):
+    stmt = select(model)
+    if reach[0] == "company":
+        company = getattr(model, "__company_column__", None)
+        if company is None or reach[1] is None:
+            return stmt.where(false())
+        return stmt.where(getattr(model, company) == reach[1])
+    territory = getattr(model, "__territory_column__", None)
+    if territory is None:
+        return stmt
+    return stmt.where(reach_condition(getattr(model, territory), reach))
+
+
+def reach(user) -> tuple:
+    """What every scoped statement of ``user`` depends on, as a hashable key (for caches of built statements)."""
+    return ("company", user.company_id) if user.role == Role.DISTRIBUTOR else _territory_reach(user)
 
 
 def scoped(model, user):
@@ -36,16 +78,7 @@ def scoped(model, user):
     belong to a territory, ``__company_column__`` for records a distributor owns.
     A model with neither is not scoped for staff and invisible to distributors.
     """
-    stmt = select(model)
-    if user.role == Role.DISTRIBUTOR:
-        company = getattr(model, "__company_column__", None)
-        if company is None or user.company_id is None:
-            return stmt.where(false())
-        return stmt.where(getattr(model, company) == user.company_id)
-    territory = getattr(model, "__territory_column__", None)
-    if territory is None:
-        return stmt
-    return stmt.where(territory_condition(user, getattr(model, territory)))
+    return _scoped_select(model, reach(user))
 
 
 def get_scoped_or_404(model, record_id, user):

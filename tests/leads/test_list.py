@@ -17,6 +17,7 @@ from crm.auth.models import User
 from crm.extensions import db
 from crm.leads.models import Campaign, Channel, Lead
 from crm.leads.services import ContactInput, create_lead
+from crm.territories.models import Territory
 from crm.workflow import engine
 from tests.helpers import counted_queries, login
 
@@ -201,6 +202,31 @@ def test_filter_by_owner_and_campaign(app, people, leads):
     assert listed_ids(client.get(f"/leads/?owner={people['other_rep'].id}")) == {leads["guangzhou"]}
     assert listed_ids(client.get(f"/leads/?campaign={leads['web']}")) == {leads["futian"], leads["pool"]}
     assert listed_ids(client.get("/leads/?owner=abc")) == {leads[k] for k in ("nanshan", "futian", "pool", "guangzhou")}
+
+
+def owner_menu(response) -> set[int]:
+    html = response.get_data(as_text=True)
+    menu = re.search(r'<select[^>]*name="owner".*?</select>', html, re.S).group(0)
+    return {int(v) for v in re.findall(r'<option value="(\d+)"', menu)}
+
+
+def test_pages_built_once_still_follow_each_user_and_a_change_of_territories(app, people, leads):
+    """Page statements and menus are built once per reach: users in turn each see their own, and a
+    rep moved to another city sees that city's leads and reps on the next page."""
+    rep, other = signed_in(app, people["rep"]), signed_in(app, people["other_rep"])
+    for _ in range(2):
+        assert listed_ids(rep.get("/leads/")) == {leads[k] for k in ("nanshan", "futian", "pool")}
+        assert listed_ids(other.get("/leads/?page=1")) == {leads["guangzhou"]}
+        assert listed_ids(rep.get("/leads/?state=new")) == {leads["nanshan"], leads["pool"]}
+        assert listed_ids(other.get("/leads/?state=new")) == {leads["guangzhou"]}
+    assert owner_menu(rep.get("/leads/")) == {people["rep"].id}
+    with app.app_context():
+        moved = db.session.get(User, people["rep"].id)
+        moved.territories = [db.session.get(Territory, "440100")]
+        db.session.commit()
+    response = rep.get("/leads/")
+    assert listed_ids(response) == {leads["guangzhou"]}
+    assert owner_menu(response) == {people["rep"].id, people["other_rep"].id}
 
 
 @pytest.mark.parametrize(
