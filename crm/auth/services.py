@@ -20,6 +20,7 @@ from crm.auth.passwords import hash_password, needs_rehash, verify_password
 from crm.common.errors import BusinessError
 from crm.common.time import utcnow
 from crm.extensions import db
+from crm.notify.services import remember_unread_count, unread_count_of
 
 
 class LoginThrottled(BusinessError):
@@ -123,10 +124,11 @@ def _session_user_stmt():
     It runs on every request, and building it afresh with the session id and the
     time as literals cost more than the primary-key lookup itself. The user's
     territories come in the same query: every scoped page needs them, and a lazy
-    load of them was a second trip through the ORM.
+    load of them was a second trip through the ORM. So does the count of unread
+    notifications, which the navbar of every page shows: one round trip fewer.
     """
     return (
-        select(User)
+        select(User, unread_count_of(User.id))
         .join(UserSession, UserSession.user_id == User.id)
         .where(
             UserSession.id == bindparam("session_id"),
@@ -140,9 +142,12 @@ def _session_user_stmt():
 def load_session_user(session_id: str) -> User | None:
     """The user behind a live sign-in session id, or None (Flask-Login's loader)."""
     params = {"session_id": session_id, "now": utcnow()}
-    user = db.session.scalars(_session_user_stmt(), params).unique().first()
-    if user is not None:
-        user.session_id = session_id
+    row = db.session.execute(_session_user_stmt(), params).unique().first()
+    if row is None:
+        return None
+    user, unread = row
+    user.session_id = session_id
+    remember_unread_count(unread)
     return user
 
 

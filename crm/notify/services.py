@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import current_app
+from flask import current_app, g, has_app_context
 from sqlalchemy import bindparam, func, insert, select, update
 
 from crm.common.time import utcnow
@@ -43,6 +43,7 @@ def queue_many(rows: Iterable[dict]) -> int:
     rows = [dict(r) for r in rows]
     if not rows:
         return 0
+    _forget_unread_count()
     now = utcnow()
     for row in rows:
         row.setdefault("created_at", now)
@@ -80,6 +81,28 @@ def unread_count(user_id: int) -> int:
     return db.session.scalar(_UNREAD_COUNT, {"user_id": user_id})
 
 
+def unread_count_of(user_id_column):
+    """``unread_count`` as a scalar subquery of ``user_id_column``, to read with the user in one round trip."""
+    return (
+        select(func.count())
+        .where(_notifications.c.user_id == user_id_column, _notifications.c.read_at.is_(None))
+        .scalar_subquery()
+    )
+
+
+# The navbar's badge (crm/notify/views.unread_notifications) is counted once per request
+# and kept in g.notify_unread: the user loader reads it with the user (see unread_count_of),
+# otherwise the first page that shows it counts. Changing notifications forgets it.
+def remember_unread_count(count: int) -> None:
+    """Keep the signed-in user's unread count for this request's navbar."""
+    g.notify_unread = count
+
+
+def _forget_unread_count() -> None:
+    if has_app_context():
+        g.pop("notify_unread", None)
+
+
 def inbox_query(user_id: int):
     """The user's notifications, newest first; nobody else's."""
     return (
@@ -102,11 +125,13 @@ def mark_read(user_id: int, notification_id: int) -> bool:
     if note.read_at is None:
         note.read_at = utcnow()
         db.session.flush()
+        _forget_unread_count()
     return True
 
 
 def mark_all_read(user_id: int) -> int:
     """Mark every unread notification of the user read; returns how many. The request commits."""
+    _forget_unread_count()
     return db.session.execute(
         update(Notification)
         .where(Notification.user_id == user_id, Notification.read_at.is_(None))

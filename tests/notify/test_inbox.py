@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask_login import login_user
 from sqlalchemy import select
 
 from crm.access.roles import Role
+from crm.auth.models import User
 from crm.extensions import db
 from crm.notify.models import Notification, NotificationKind
-from tests.helpers import login, post, statements_of_page
+from crm.notify.services import mark_all_read, queue, remember_unread_count
+from crm.notify.views import unread_notifications
+from tests.helpers import counted_queries, login, post, statements_of_page
 from tests.notify.conftest import notify
 
 WARNING, BREACH = NotificationKind.SLA_WARNING, NotificationKind.SLA_BREACH
@@ -155,3 +159,33 @@ def test_the_navbar_count_is_one_query_per_page(app, client, make_user):
     login(client, user)
     statements = statements_of_page(app, client, "/")
     assert len([s for s in statements if "FROM notifications" in s]) == 1
+
+
+def test_the_badge_is_read_with_the_signed_in_user_in_one_query(app, client, make_user):
+    user = make_user(Role.SERVICE)
+    notify(app, user.id, WARNING)
+    notify(app, user.id, WARNING)
+    login(client, user)
+    client.get("/")
+
+    with counted_queries(app) as statements:
+        html = client.get("/").get_data(as_text=True)
+
+    assert badge(html) == "2"
+    reading_notifications = [s for s in statements if "notifications" in s]
+    assert len(reading_notifications) == 1
+    assert "FROM users" in reading_notifications[0]
+
+
+def test_a_change_to_notifications_in_the_request_is_counted_on_its_page(app, make_user):
+    """The loader counts at the start of the request; queueing or reading later forgets that count."""
+    user = make_user(Role.SERVICE)
+    notify(app, user.id, WARNING)
+    with app.test_request_context():
+        login_user(db.session.get(User, user.id))
+        remember_unread_count(1)
+        assert unread_notifications() == 1
+        queue(user.id, WARNING)
+        assert unread_notifications() == 2
+        mark_all_read(user.id)
+        assert unread_notifications() == 0
