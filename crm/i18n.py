@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app, g, has_request_context, session
+from flask.globals import _cv_app
 from flask_babel import format_datetime, get_translations
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
@@ -48,10 +49,12 @@ def _translations():
     is keyed by its locale object, so ``force_locale`` (which swaps that object)
     still gets the other language.
     """
-    try:
-        ctx = g.get("_flask_babel")
-    except RuntimeError:  # no app context
+    # The app context straight from its context variable: ``g`` is a proxy, resolved again
+    # on every access, and a list page translates about ninety strings.
+    app_ctx = _cv_app.get(None)
+    if app_ctx is None:
         return get_translations()
+    ctx = app_ctx.g.__dict__.get("_flask_babel")
     if ctx is not None:
         cached = getattr(ctx, "crm_translations", None)
         locale = getattr(ctx, "babel_locale", None)
