@@ -115,6 +115,8 @@ EXPECTED = {
     # The lead list and its export: staff, each within their reach; the portal has no leads.
     ("leads.index", "GET"): expect(200, STAFF),
     ("leads.export", "GET"): expect(200, STAFF),
+    ("leads.owner_options", "GET"): expect(200, STAFF),
+    ("leads.campaign_options", "GET"): expect(200, STAFF),
     # Campaigns and the scripts library: staff read them, managers and the admin keep them;
     # the comparison and the funnel are for managers and the admin.
     ("leads.campaigns", "GET"): expect(200, STAFF),

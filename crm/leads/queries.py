@@ -234,8 +234,11 @@ def lead_export_stmt(user, filters: LeadFilters):
     return lead_list_stmt(user, filters).options(selectinload(Lead.contacts).selectinload(LeadContact.phones))
 
 
-# The list's filter menus are read on every page view: their fixed parts are built once, on the
-# tables (Core statements skip the ORM's compile and result machinery; half the cost).
+# The list's owner and campaign menus load as the user opens them (a search endpoint each, as the
+# territory picker does); the page itself reads only the option already chosen, if any. Their
+# fixed parts are built once, on the tables (Core statements skip the ORM's compile and result
+# machinery; half the cost).
+MENU_SIZE = 50  # options a menu shows at once; typing narrows them
 _users = User.__table__
 _OWNER_CANDIDATES = (
     select(_users.c.id, _users.c.display_name)
@@ -253,10 +256,20 @@ def _owner_choices_stmt(user_reach: tuple):
     return _OWNER_CANDIDATES.where((_users.c.id == bindparam("me")) | _users.c.id.in_(inside))
 
 
-def owner_choices(user) -> list[tuple[int, str]]:
-    """(id, name) of owners to filter by: active reps and managers working inside the user's reach, and the user."""
-    rows = db.session.execute(_owner_choices_stmt(reach(user)), {"me": user.id})
-    return [tuple(row) for row in rows]
+def owner_choices(user, *, search: str = "", only: int | None = None) -> list[tuple[int, str]]:
+    """(id, name) of owners to filter by: active reps and managers working inside the user's reach, and the user.
+
+    ``search`` keeps the names that contain it (at most ``MENU_SIZE``); ``only`` keeps one owner,
+    to label a chosen filter (none when that id is not among them).
+    """
+    stmt = _owner_choices_stmt(reach(user))
+    if only is not None:
+        stmt = stmt.where(_users.c.id == only)
+    else:
+        stmt = stmt.limit(MENU_SIZE)
+        if search:
+            stmt = stmt.where(_users.c.display_name.contains(search, autoescape=True))
+    return [tuple(row) for row in db.session.execute(stmt, {"me": user.id})]
 
 
 _campaigns = Campaign.__table__
@@ -265,6 +278,13 @@ _CAMPAIGN_CHOICES = select(_campaigns.c.id, _campaigns.c.name).order_by(
 )
 
 
-def campaign_choices() -> list[tuple[int, str]]:
-    """(id, name) of campaigns to filter by, the most recent first."""
-    return [tuple(row) for row in db.session.execute(_CAMPAIGN_CHOICES)]
+def campaign_choices(*, search: str = "", only: int | None = None) -> list[tuple[int, str]]:
+    """(id, name) of campaigns to filter by, the most recent first; ``search`` and ``only`` as for owners."""
+    stmt = _CAMPAIGN_CHOICES
+    if only is not None:
+        stmt = stmt.where(_campaigns.c.id == only)
+    else:
+        stmt = stmt.limit(MENU_SIZE)
+        if search:
+            stmt = stmt.where(_campaigns.c.name.contains(search, autoescape=True))
+    return [tuple(row) for row in db.session.execute(stmt)]

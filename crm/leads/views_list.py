@@ -7,7 +7,7 @@ from datetime import UTC
 from io import BytesIO
 from zoneinfo import ZoneInfo
 
-from flask import current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Response, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from openpyxl import Workbook
 from sqlalchemy import func, select
@@ -95,10 +95,8 @@ def index():
         size=size,
         selected_territory=territory,
         state_labels={s.code: str(s.label) for s in Lead.__machine__.states},
-        owners=queries.owner_choices(user),
-        owner_id=queries.int_or_none(filters.owner),
-        campaigns=queries.campaign_choices(),
-        campaign_id=queries.int_or_none(filters.campaign),
+        selected_owner=_chosen(queries.owner_choices, filters.owner, user),
+        selected_campaign=_chosen(queries.campaign_choices, filters.campaign),
         channels=Channel.choices(),
         sla_labels=sla_filter_labels(),
         sla_badges=sla_badges(),
@@ -107,6 +105,34 @@ def index():
         new_url=_url_if_allowed("leads.new", user),
         import_url=_url_if_allowed("leads.import_upload", user),
     )
+
+
+def _chosen(choices, value: str, *args) -> tuple[int, str] | None:
+    """(id, label) of the option chosen in a remote menu, to show it selected; None when nothing valid is."""
+    chosen_id = queries.int_or_none(value)
+    found = choices(*args, only=chosen_id) if chosen_id is not None else []
+    return found[0] if found else None
+
+
+def _menu_options(rows, me: int | None = None) -> Response:
+    me_label = _("me")
+    return jsonify(results=[{"id": id_, "name": f"{name} ({me_label})" if id_ == me else name} for id_, name in rows])
+
+
+@bp.route("/filters/owners")
+@roles_required(*LIST_ROLES)
+def owner_options():
+    """JSON for the list's owner menu: {"results": [{"id", "name"}]}, the owners in reach whose name holds q."""
+    user = current_user._get_current_object()
+    rows = queries.owner_choices(user, search=request.args.get("q", "").strip())
+    return _menu_options(rows, me=user.id)
+
+
+@bp.route("/filters/campaigns")
+@roles_required(*LIST_ROLES)
+def campaign_options():
+    """JSON for the list's campaign menu: {"results": [{"id", "name"}]}, the newest campaigns whose name holds q."""
+    return _menu_options(queries.campaign_choices(search=request.args.get("q", "").strip()))
 
 
 def _url_if_allowed(endpoint: str, user) -> str | None:

@@ -20,16 +20,31 @@
       var url = el.getAttribute("data-remote");
       var noResults = el.getAttribute("data-no-results") || "";
       var hint = el.getAttribute("data-hint") || "";
+      // Territories by default; a menu of other records names its fields. A menu with
+      // data-preload asks for its first options when opened, as a plain select shows them.
+      var valueField = el.getAttribute("data-value-field") || "code";
+      var labelField = el.getAttribute("data-label-field") || "full_name";
+      var preload = el.hasAttribute("data-preload");
+      var render = {
+        // Without data-no-results, a search that finds nothing just shows no options.
+        no_results: function () { return noResults ? '<div class="no-results">' + escapeHtml(noResults) + "</div>" : null; },
+        loading: function () { return '<div class="spinner-border spinner-border-sm m-2" role="status"></div>'; }
+      };
+      if (!el.multiple) {
+        // One line, the name cut short: in a narrow column a long name and the search box would
+        // wrap while focused and unwrap on blur, moving whatever is below away from a tap.
+        render.item = function (data, escape) { return '<div class="text-truncate">' + escape(data[labelField]) + "</div>"; };
+      }
       new TomSelect(el, {
         placeholder: hint,
-        render: {
-          no_results: function () { return '<div class="no-results">' + escapeHtml(noResults) + "</div>"; },
-          loading: function () { return '<div class="spinner-border spinner-border-sm m-2" role="status"></div>'; }
-        },
-        valueField: "code", labelField: "full_name", searchField: ["full_name", "code"],
+        controlClass: el.multiple ? "ts-control" : "ts-control flex-nowrap",
+        render: render,
+        valueField: valueField, labelField: labelField,
+        searchField: valueField === "code" ? [labelField, "code"] : [labelField],
         maxOptions: 50, loadThrottle: 250, plugins: el.multiple ? ["remove_button"] : [],
+        preload: preload ? "focus" : false,
         load: function (query, callback) {
-          if (!query.length) { return callback(); }
+          if (!query.length && !preload) { return callback(); }
           fetch(url + "?q=" + encodeURIComponent(query), { credentials: "same-origin" })
             .then(function (r) { return r.json(); })
             .then(function (json) { callback(json.results); })

@@ -88,3 +88,30 @@ def test_rep_finds_a_lead_by_initials_logs_a_visit_and_moves_it_to_intent(sign_i
     expect(timeline.locator("[data-event=show_intent]")).to_have_count(1)
     assert_fits_the_phone(page)
     page.screenshot(path=shots / "rep-phone-lead.png", full_page=True)
+
+
+def test_owner_and_campaign_menus_load_when_opened_and_keep_the_chosen_name(sign_in, page):
+    """On the phone, the list's owner and campaign menus ask the server when opened, and a chosen one
+    shows its name after Apply. Picking an owner must not move the campaign menu away from the next tap."""
+    sign_in("rep")
+    page.goto("/leads/")
+    page.locator("[data-testid=lead-filters] summary").click()
+
+    page.locator("#f-owner-ts-control").click()
+    option = page.locator("#f-owner-ts-dropdown .option").first
+    expect(option).to_be_visible()
+    owner_name = option.inner_text()
+    option.click()
+    expect(page.locator("#f-owner + .ts-wrapper .item")).to_have_text(owner_name)
+
+    page.locator("#f-campaign-ts-control").click()
+    campaign = page.locator("#f-campaign-ts-dropdown .option").first
+    expect(campaign).to_be_visible()
+    campaign_name = campaign.inner_text()
+    campaign.click()
+
+    page.locator("[data-testid=lead-filters] details button[type=submit]").click()  # Apply
+    page.wait_for_url(re.compile(r"owner=\d+.*campaign=\d+|campaign=\d+.*owner=\d+"))
+    page.locator("[data-testid=lead-filters] summary").click()
+    expect(page.locator("#f-owner + .ts-wrapper .item")).to_have_text(owner_name)
+    expect(page.locator("#f-campaign + .ts-wrapper .item")).to_have_text(campaign_name)

@@ -204,10 +204,48 @@ def test_filter_by_owner_and_campaign(app, people, leads):
     assert listed_ids(client.get("/leads/?owner=abc")) == {leads[k] for k in ("nanshan", "futian", "pool", "guangzhou")}
 
 
-def owner_menu(response) -> set[int]:
+def owner_menu(client, q: str = "") -> set[int]:
+    response = client.get("/leads/filters/owners", query_string={"q": q})
+    assert response.status_code == 200, response.status_code
+    return {option["id"] for option in response.get_json()["results"]}
+
+
+def chosen_option(response, menu: str) -> tuple[str, str] | None:
+    """(value, label) of the option shown selected in the list's ``menu`` select."""
     html = response.get_data(as_text=True)
-    menu = re.search(r'<select[^>]*name="owner".*?</select>', html, re.S).group(0)
-    return {int(v) for v in re.findall(r'<option value="(\d+)"', menu)}
+    select = re.search(rf'<select[^>]*name="{menu}".*?</select>', html, re.S).group(0)
+    found = re.search(r'<option value="([^"]+)" selected>([^<]*)</option>', select)
+    return found.groups() if found else None
+
+
+def test_owner_and_campaign_menus_load_from_the_server_within_the_reach(app, people, leads):
+    manager, rep = signed_in(app, people["manager"], "en"), signed_in(app, people["rep"], "en")
+    assert owner_menu(manager) == {people[k].id for k in ("manager", "rep", "other_rep")}
+    assert owner_menu(rep) == {people["rep"].id}
+    other_name = f"测试{people['other_rep'].username}"  # gen_user's display name
+    assert owner_menu(manager, other_name) == {people["other_rep"].id}
+    assert owner_menu(rep, other_name) == set()  # outside the rep's reach
+    me = manager.get("/leads/filters/owners").get_json()["results"]
+    assert f"测试{people['manager'].username} (me)" in {option["name"] for option in me}
+
+    campaigns = rep.get("/leads/filters/campaigns", query_string={"q": "药交"}).get_json()["results"]
+    assert campaigns == [{"id": leads["show"], "name": "2026 成都药交会"}]
+    assert len(rep.get("/leads/filters/campaigns").get_json()["results"]) >= 2
+
+
+def test_a_chosen_owner_or_campaign_shows_its_name_without_loading_the_menu(app, people, leads):
+    manager = signed_in(app, people["manager"], "en")
+    response = manager.get(f"/leads/?owner={people['other_rep'].id}&campaign={leads['web']}")
+    other_name = f"测试{people['other_rep'].username}"  # gen_user's display name
+    assert chosen_option(response, "owner") == (str(people["other_rep"].id), other_name)
+    assert chosen_option(response, "campaign") == (str(leads["web"]), "官网留言")
+    mine = manager.get(f"/leads/?owner={people['manager'].id}")
+    assert chosen_option(mine, "owner") == (str(people["manager"].id), f"测试{people['manager'].username} (me)")
+    # An owner outside the reach is no option: the menu shows nobody chosen (and the list is empty).
+    rep = signed_in(app, people["rep"])
+    response = rep.get(f"/leads/?owner={people['other_rep'].id}")
+    assert chosen_option(response, "owner") is None
+    assert listed_ids(response) == set()
 
 
 def test_pages_built_once_still_follow_each_user_and_a_change_of_territories(app, people, leads):
@@ -219,14 +257,13 @@ def test_pages_built_once_still_follow_each_user_and_a_change_of_territories(app
         assert listed_ids(other.get("/leads/?page=1")) == {leads["guangzhou"]}
         assert listed_ids(rep.get("/leads/?state=new")) == {leads["nanshan"], leads["pool"]}
         assert listed_ids(other.get("/leads/?state=new")) == {leads["guangzhou"]}
-    assert owner_menu(rep.get("/leads/")) == {people["rep"].id}
+    assert owner_menu(rep) == {people["rep"].id}
     with app.app_context():
         moved = db.session.get(User, people["rep"].id)
         moved.territories = [db.session.get(Territory, "440100")]
         db.session.commit()
-    response = rep.get("/leads/")
-    assert listed_ids(response) == {leads["guangzhou"]}
-    assert owner_menu(response) == {people["rep"].id, people["other_rep"].id}
+    assert listed_ids(rep.get("/leads/")) == {leads["guangzhou"]}
+    assert owner_menu(rep) == {people["rep"].id, people["other_rep"].id}
 
 
 @pytest.mark.parametrize(
