@@ -207,7 +207,10 @@ def lead_page(user, filters: LeadFilters, page_arg, size: int | None = None) -> 
     def count_stmt():
         return select(func.count()).select_from(matching().limit(limit + 1).subquery())
 
-    counted = db.session.scalar(_built(key and (*key, "count", limit), count_stmt))
+    # Read on the session's connection: plain rows, no ORM result machinery (a third of the
+    # cost of running them through the session). Nothing is flushed: a list page writes nothing.
+    connection = db.session.connection()
+    counted = connection.scalar(_built(key and (*key, "count", limit), count_stmt))
     capped = counted > limit
 
     def rows_stmt():
@@ -225,7 +228,7 @@ def lead_page(user, filters: LeadFilters, page_arg, size: int | None = None) -> 
             .order_by(Lead.id.desc())
         )
 
-    items = db.session.execute(_built(key and (*key, "rows", capped, size, offset), rows_stmt)).all()
+    items = connection.execute(_built(key and (*key, "rows", capped, size, offset), rows_stmt)).all()
     return LeadPage(items=items, number=number, size=size, total=min(counted, limit), capped=capped)
 
 
