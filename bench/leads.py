@@ -251,8 +251,15 @@ def _sign_in(port: int) -> str:
     response = conn.getresponse()
     response.read()
     assert response.status == 302, f"sign-in answered {response.status}"
+    cookie = response.getheader("Set-Cookie").split(";", 1)[0]
+    # Follow the redirect the way a browser does, keeping any cookie the first page sets
+    # (the CSRF token of the page's forms), so the load loop replays what a browser sends.
+    conn.request("GET", response.getheader("Location") or "/", headers={"Cookie": cookie})
+    response = conn.getresponse()
+    response.read()
+    renewed = response.getheader("Set-Cookie")
     conn.close()
-    return response.getheader("Set-Cookie").split(";", 1)[0]
+    return renewed.split(";", 1)[0] if renewed else cookie
 
 
 def _load(port: int, path: str, cookie: str | None, seconds: float, threads: int) -> dict:
