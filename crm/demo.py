@@ -15,6 +15,7 @@ from crm.access.roles import Role
 from crm.auth.models import User
 from crm.auth.passwords import hash_password
 from crm.common.validators import uscc_check_char
+from crm.distributors.demo import load_onboarding_demo
 from crm.distributors.services import create_distributor
 from crm.extensions import db
 from crm.leads.models import Campaign, Channel, LostReason, Script
@@ -240,6 +241,8 @@ def load_demo() -> None:
             db.session.add(user)
     db.session.flush()
     _load_leads()
+    # Screening and onboarding: a case under review, a draft agreement, a signed distributor.
+    load_onboarding_demo(DEMO_PASSWORD)
 
 
 def _load_leads() -> None:

@@ -13,11 +13,9 @@ from tests.helpers import login
 
 def test_demo_has_a_case_in_review_a_draft_and_a_signed_distributor_with_its_portal_user(app, client):
     from crm.demo import DEMO_PASSWORD, load_demo
-    from crm.distributors.demo import load_onboarding_demo
 
     with app.test_request_context():
         load_demo()
-        load_onboarding_demo(DEMO_PASSWORD)
         db.session.commit()
         cases = dict(db.session.execute(select(ScreeningCase.company_name, ScreeningCase._state)).all())
         assert cases == {
