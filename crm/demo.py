@@ -32,6 +32,8 @@ DEMO_USERS = (
     ("admin", "系统管理员", Role.ADMIN, ()),
     ("manager", "王经理", Role.MANAGER, ("440000",)),  # 广东省
     ("manager_zj", "陈经理", Role.MANAGER, ("330000",)),  # 浙江省
+    # 招商总监: a manager with director authority, for the second approval of key-region cases.
+    ("director", "张总监", Role.MANAGER, ("440000", "330000")),
     ("rep", "李代表", Role.REP, ("440300", "440100")),  # 深圳市, 广州市
     ("rep_hz", "赵代表", Role.REP, ("330100",)),  # 杭州市
     ("service", "周客服", Role.SERVICE, ()),
@@ -224,6 +226,7 @@ def load_demo() -> None:
     for username, name, role, assignment in staff:
         user = User(username=username, display_name=name, role=role, password_hash=password_hash)
         user.territories = [db.session.get(Territory, code) for code in assignment]
+        user.is_director = username == "director"
         db.session.add(user)
     db.session.flush()
 
