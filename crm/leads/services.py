@@ -127,7 +127,7 @@ class DuplicateLead(BusinessError):
         self.duplicates = duplicates
 
 
-def _coverers(territory_code: str, role: Role) -> list[tuple[int, int]]:
+def coverers(territory_code: str, role: Role) -> list[tuple[int, int]]:
     """(user id, level of the covering territory) of active users of ``role`` whose territories cover the code."""
     rows = db.session.execute(
         select(User.id, Territory.code, Territory.level)
@@ -150,7 +150,7 @@ def pick_owner(territory_code: str) -> int | None:
     one who was given a lead least recently.
     """
     for role in (Role.REP, Role.MANAGER):
-        candidates = _coverers(territory_code, role)
+        candidates = coverers(territory_code, role)
         if not candidates:
             continue
         deepest = max(level for _uid, level in candidates)
@@ -393,7 +393,7 @@ def mark_lost(lead: Lead, actor, *, seen_version, reason: str, comment: str) -> 
 
 def possible_owners(lead: Lead) -> list[User]:
     """Active reps and managers whose territories cover the lead's, reps first, then by name."""
-    ids = {uid for role in (Role.REP, Role.MANAGER) for uid, _level in _coverers(lead.territory_code, role)}
+    ids = {uid for role in (Role.REP, Role.MANAGER) for uid, _level in coverers(lead.territory_code, role)}
     if not ids:
         return []
     users = db.session.scalars(select(User).where(User.id.in_(sorted(ids)))).all()

@@ -27,7 +27,7 @@ from crm.common.validators import normalize_uscc
 from crm.distributors.models import DocumentKind, QualificationDocument
 from crm.extensions import db
 from crm.leads.models import Lead
-from crm.leads.services import _coverers
+from crm.leads.services import coverers
 from crm.notify import queue
 from crm.notify.models import NotificationKind
 from crm.products.models import Product
@@ -393,7 +393,7 @@ def score(case: ScreeningCase, actor, *, criterion: str, score, note: str | None
 
 def _users_covering(territory_code: str, role: Role, *, directors: bool = False) -> list[int]:
     """Active users of ``role`` whose territories cover the code, the closest territory first."""
-    candidates = _coverers(territory_code, role)
+    candidates = coverers(territory_code, role)
     if directors and candidates:
         ids = {uid for uid, _level in candidates}
         keep = set(db.session.scalars(select(User.id).where(User.id.in_(ids), User.is_director.is_(True))))
