@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, flash, render_template, request, url_for
+from flask import flash, render_template, request, url_for
+from flask.globals import _cv_request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError
@@ -53,7 +54,7 @@ NAVIGATION = (
 def navigation_for(user) -> list[NavItem]:
     if not user.is_authenticated:
         return []
-    role = user.role  # once: ``user`` is usually the current_user proxy, looked up on every access
+    role = user.role  # once: ``user`` may be the current_user proxy, looked up on every access
     return [item for item in NAVIGATION if role in item.roles]
 
 
@@ -64,8 +65,10 @@ def fixed_url(endpoint: str, **values) -> str:
     takes a few microseconds for each, on every page. Only the script root (where
     the app is mounted) can change them, so it is part of the key.
     """
-    urls = current_app.extensions.setdefault("crm_fixed_urls", {})
-    key = (request.script_root, endpoint, *sorted(values.items()))
+    # The request context once, not through the current_app and request proxies: a page calls this twenty times.
+    ctx = _cv_request.get()
+    urls = ctx.app.extensions.setdefault("crm_fixed_urls", {})
+    key = (ctx.request.script_root, endpoint, *sorted(values.items()))
     url = urls.get(key)
     if url is None:
         url = urls[key] = url_for(endpoint, **values)
@@ -133,9 +136,17 @@ def render_error(status: int, message: str | None = None):
 def init_app(app) -> None:
     @app.context_processor
     def _inject():
+        # The user object itself, in place of Flask-Login's proxy (this processor runs after
+        # its own): a page reads current_user a dozen times, and the proxy finds the user
+        # again through the request context on every read.
+        user = current_user._get_current_object()
+        endpoint = request.endpoint
         return {
-            "navigation": navigation_for(current_user),
-            "current_endpoint": request.endpoint,
+            "current_user": user,
+            "navigation": navigation_for(user),
+            "current_endpoint": endpoint,
+            # The blueprint part, which says which menu item is highlighted.
+            "current_section": endpoint.split(".", 1)[0] if endpoint else None,
             "Role": Role,
         }
 
