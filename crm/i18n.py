@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from flask import current_app, g, has_request_context, session
 from flask.globals import _cv_app
-from flask_babel import format_datetime, get_translations
+from flask_babel import format_datetime, get_locale, get_translations
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from jinja2 import pass_eval_context
 from markupsafe import Markup
 
 from crm.extensions import babel
+
+T = TypeVar("T")
 
 # Babel date patterns our templates use, as strftime: formatting a list of 50 rows
 # through Babel's general formatter costs more than the rest of the row.
@@ -35,6 +40,20 @@ def select_locale() -> str:
     if chosen in languages:
         return chosen
     return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def current_language() -> str:
+    """The language of the page being rendered, as ``zh_CN`` or ``en``.
+
+    The locale Flask-Babel chose for the request (it asks ``select_locale`` once and
+    keeps the answer), so the page's ``lang`` is the catalog's, and rendering does
+    not look the user, the session and the configuration up again.
+    """
+    locale = get_locale()
+    if locale is None:
+        return select_locale()
+    # As in LANGUAGES: Babel's zh_CN is zh_Hans_CN, the script added.
+    return f"{locale.language}_{locale.territory}" if locale.territory else locale.language
 
 
 def select_timezone() -> str:
@@ -87,10 +106,36 @@ def _template_gettext(eval_ctx, string: str, **variables):
     The result is the same: markup-safe in escaped templates, variables escaped and
     formatted in, ``%%`` read as ``%``.
     """
-    text = _translations().gettext(string)
+    translations = _translations()
     if eval_ctx.autoescape:
-        text = Markup(text)  # noqa: S704 (our own catalog, trusted as Jinja's newstyle gettext trusts it)
+        # Each catalog keeps its labels as Markup, made once: a page asks for fifty of them.
+        labels = translations.__dict__.setdefault("crm_markup", {})
+        text = labels.get(string)
+        if text is None:
+            text = labels[string] = Markup(translations.gettext(string))  # noqa: S704 (our own catalog, trusted as Jinja's newstyle gettext trusts it)
+    else:
+        text = translations.gettext(string)
     return text % variables if variables or "%" in text else text
+
+
+def once_per_catalog(build: Callable[[], T]) -> Callable[[], T]:
+    """``build()``, whose result depends only on the language, made once per catalog and kept with it.
+
+    The lead list shows the same translated states, channels and deadline badges on every
+    page; building them is a few dozen catalog look-ups per request. The result is shared:
+    callers read it and never change it.
+    """
+    key = f"{build.__module__}.{build.__qualname__}"
+
+    @functools.wraps(build)
+    def kept() -> T:
+        built = _translations().__dict__.setdefault("crm_once", {})
+        value = built.get(key)
+        if value is None:
+            value = built[key] = build()
+        return value
+
+    return kept
 
 
 def lazy_gettext(string: str, **variables) -> LazyString:
@@ -134,5 +179,5 @@ def init_app(app) -> None:
         newstyle=True,
     )
     app.jinja_env.globals["_"] = _template_gettext
-    app.jinja_env.globals["current_language"] = select_locale
+    app.jinja_env.globals["current_language"] = current_language
     app.jinja_env.filters["datetime"] = local_datetime

@@ -17,10 +17,12 @@ from crm.common.phones import format_phone
 from crm.common.time import utcnow
 from crm.extensions import db
 from crm.i18n import gettext as _
+from crm.i18n import once_per_catalog
 from crm.leads import queries
 from crm.leads.blueprint import bp
 from crm.leads.models import Channel, Lead
 from crm.territories.models import Territory
+from crm.web import fixed_url
 from crm.workflow.models import SlaStatus
 
 LIST_ROLES = (Role.ADMIN, Role.MANAGER, Role.REP, Role.SERVICE)
@@ -50,6 +52,7 @@ class SlaBadge:
     text: str  # translated; ``%(when)s`` stands for the deadline
 
 
+@once_per_catalog
 def sla_badges() -> dict[str | None, SlaBadge | None]:
     """The SLA badges of workflow/_sla.html by status, translated once for the whole list.
 
@@ -67,6 +70,7 @@ def sla_badges() -> dict[str | None, SlaBadge | None]:
     }
 
 
+@once_per_catalog
 def sla_filter_labels() -> dict[str, str]:
     return {
         SlaStatus.OK: _("On time"),
@@ -75,6 +79,17 @@ def sla_filter_labels() -> dict[str, str]:
         SlaStatus.PAUSED: _("Clock paused"),
         SlaStatus.MET: _("Deadline met"),
     }
+
+
+@once_per_catalog
+def state_labels() -> dict[str, str]:
+    """Each lead state's label by its code, for the state menu and the rows' badges."""
+    return {s.code: str(s.label) for s in Lead.__machine__.states}
+
+
+@once_per_catalog
+def channel_choices() -> list[tuple[str, str]]:
+    return [(value, str(label)) for value, label in Channel.choices()]
 
 
 @bp.route("/")
@@ -94,14 +109,14 @@ def index():
         filters=filters,
         size=size,
         selected_territory=territory,
-        state_labels={s.code: str(s.label) for s in Lead.__machine__.states},
+        state_labels=state_labels(),
         selected_owner=_chosen(queries.owner_choices, filters.owner, user),
         selected_campaign=_chosen(queries.campaign_choices, filters.campaign),
-        channels=Channel.choices(),
+        channels=channel_choices(),
         sla_labels=sla_filter_labels(),
         sla_badges=sla_badges(),
         lead_link=lead_url_parts(),
-        pool_url=url_for("leads.pool"),
+        pool_url=fixed_url("leads.pool"),
         new_url=_url_if_allowed("leads.new", user),
         import_url=_url_if_allowed("leads.import_upload", user),
     )
@@ -138,7 +153,7 @@ def campaign_options():
 def _url_if_allowed(endpoint: str, user) -> str | None:
     """The URL of ``endpoint`` when the user's role may open it (``roles_required`` says who may)."""
     view = current_app.view_functions[endpoint]
-    return url_for(endpoint) if user.role in getattr(view, "allowed_roles", frozenset()) else None
+    return fixed_url(endpoint) if user.role in getattr(view, "allowed_roles", frozenset()) else None
 
 
 def _shanghai_date(instant):

@@ -333,6 +333,24 @@ def test_each_row_names_its_owner_or_the_pool_its_state_and_its_deadline(app, pe
     assert "官网留言" in row("futian")
 
 
+def test_labels_kept_per_language_follow_each_switch_of_language(app, people, leads):
+    # States, channels and deadline badges are translated once per catalog and kept:
+    # the same worker serves both languages, one after the other, without mixing them.
+    client = signed_in(app, people["manager"])
+    for locale, lang, state, channel, overdue in (
+        ("zh_CN", 'lang="zh-CN"', ">已联系<", ">参展<", "已超时（"),
+        ("en", 'lang="en"', ">Contacted<", ">Trade show<", "Overdue since "),
+        ("zh_CN", 'lang="zh-CN"', ">已联系<", ">参展<", "已超时（"),
+    ):
+        with client.session_transaction() as session:
+            session["locale"] = locale
+        html = client.get("/leads/").get_data(as_text=True)
+        assert lang in html
+        assert state in html
+        assert channel in html
+        assert overdue in html
+
+
 def test_paging_keeps_the_filters(app, people):
     campaign = gen_campaign(app)
     for _ in range(12):
