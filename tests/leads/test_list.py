@@ -457,6 +457,9 @@ def test_a_large_list_counts_up_to_a_limit_and_still_pages_newest_first(app, peo
     assert "25 in total" in second.get_data(as_text=True)
     assert shown(second) == ids[10:20]
     assert shown(client.get("/leads/?size=10&page=3&territory=440000")) == ids[20:]
+    past_the_end = client.get("/leads/?size=10&page=9&territory=440000")  # no row to carry the count
+    assert shown(past_the_end) == []
+    assert "25 in total" in past_the_end.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(("role", "shown"), [(Role.REP, True), (Role.MANAGER, True), (Role.SERVICE, False)])
