@@ -187,3 +187,21 @@ def test_coverage_issues_a_constant_number_of_queries(app, client, factory, peop
     for code in ("440304", "440303", "440106"):
         factory.signed([(products["阿莫西林胶囊"], code, False)])
     assert len(statements_of_page(app, client, "/distributors/coverage")) == few
+
+
+@pytest.mark.parametrize(
+    ("role", "links"),
+    [
+        (Role.ADMIN, {"licences", "coverage"}),
+        (Role.MANAGER, {"licences", "coverage"}),
+        (Role.REP, {"licences"}),
+        (Role.SERVICE, set()),
+    ],
+)
+def test_the_list_links_to_the_reports_each_role_may_open(client, people, role, links):
+    login(client, people[role])
+    page = client.get("/distributors/").get_data(as_text=True)
+    shown = {name for name in ("licences", "coverage") if f'href="/distributors/{name}"' in page}
+    assert shown == links
+    for name in shown:
+        assert client.get(f"/distributors/{name}").status_code == 200
