@@ -642,3 +642,15 @@ def test_the_generic_event_route_cannot_bypass_the_case_page(app, staff, drive_c
     assert response.status_code == 404
     with app.app_context():
         assert (get_case(case_id).state, get_case(case_id).submitted_by_id) == ("draft", None)
+
+
+def test_a_note_in_the_history_does_not_pretend_the_state_moved(app, staff, drive_case):
+    case_id = drive_case("draft", documents=False)
+    client = signed_in(app, staff[Role.REP])
+    post_document(client, case_id, upload_form(app, case_id, PNG, "营业执照.png", number="9144"))
+    page = text(client.get(f"/screening/{case_id}"))
+    note = page.split('data-event="document"')[1].split("</li>")[0]
+    assert "营业执照.png" in note
+    assert "→" not in note
+    submitted = page.split('data-event="create"')[1].split("</li>")[0]
+    assert "→" not in submitted  # the first entry has no state before it either
