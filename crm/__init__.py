@@ -33,10 +33,9 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     )
     extensions.csrf.init_app(app)
 
-    from crm.db import configure_engine
+    from crm import db as database
 
-    with app.app_context():
-        configure_engine(extensions.db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    database.init_app(app, extensions.db)
 
     from crm import i18n, security, web
 

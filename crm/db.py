@@ -7,15 +7,53 @@ over as SQLAlchemy documents ("Serializable isolation / Savepoints / Transaction
 DDL"), and begin write transactions with BEGIN IMMEDIATE: a deferred transaction
 that later upgrades to a write fails at once with SQLITE_BUSY, whatever the
 timeout (see datasette#2358).
+
+On PostgreSQL a request with a safe method (GET, HEAD, OPTIONS) reads in a READ
+ONLY transaction: a page that tries to write fails loudly instead of writing
+behind a link. Such a transaction ends with COMMIT, which for a transaction that
+cannot write is the same as ROLLBACK on the server; but psycopg forgets every
+prepared statement of the connection on ROLLBACK (a rolled-back transaction may
+have dropped what they refer to) and keeps them on COMMIT. Kept, the statements
+every page runs (the signed-in user, the list's count) are planned once per
+connection instead of once per request: psycopg prepares a statement on its
+fifth run. The mode is set when the request is dispatched, so code that only
+borrows a request context (a CLI command, a test's ``test_request_context()``)
+writes as usual.
 """
 
 from __future__ import annotations
 
-from flask import has_request_context, request
+from flask import Flask, has_request_context, request
+from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+READ_ONLY = "crm.read_only"  # the request environ key: this request only reads
+
+
+def init_app(app: Flask, db) -> None:
+    """Attach the transaction handling of the app's database to its engine and requests."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    elif engine.dialect.name == "postgresql":
+        _configure_postgresql(engine)
+
+        @app.before_request
+        def _reads_only():
+            request.environ[READ_ONLY] = request.method in SAFE_METHODS
+
+        @app.teardown_request
+        def _end_read_only(_error):
+            # Normally the session ends right after this; ending a read-only transaction
+            # here keeps it from outliving its request when something holds the app
+            # context open (a test between two requests, say).
+            if request.environ.get(READ_ONLY) and db.session.registry.has():
+                session = db.session()
+                if session.in_transaction():
+                    session.rollback()
 
 
 def _begin_statement() -> str:
@@ -24,11 +62,7 @@ def _begin_statement() -> str:
     return "BEGIN IMMEDIATE"
 
 
-def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
-    """Attach the SQLite pragmas and transaction handling to one engine."""
-    if engine.dialect.name != "sqlite":
-        return
-
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
@@ -43,3 +77,28 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
         connection.exec_driver_sql(_begin_statement())
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # psycopg sends BEGIN with the first statement, so the mode still applies.
+        if has_request_context() and request.environ.get(READ_ONLY):
+            connection.connection.dbapi_connection.read_only = True
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection, _record):
+        if dbapi_connection is not None and dbapi_connection.read_only:
+            dbapi_connection.read_only = None  # the server's default again, for the next user
+
+    dialect = engine.dialect  # this engine's own instance: no other engine is affected
+    rollback = dialect.do_rollback
+
+    def do_rollback(dbapi_connection):
+        healthy = dbapi_connection.pgconn.transaction_status == TransactionStatus.INTRANS
+        if dbapi_connection.read_only and healthy:
+            dbapi_connection.commit()  # nothing to undo, and it keeps the prepared statements
+        else:
+            rollback(dbapi_connection)
+
+    dialect.do_rollback = do_rollback

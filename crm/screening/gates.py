@@ -29,13 +29,19 @@ class GateResult:
     applies: bool = True  # False when the gate does not concern this case (e.g. no key region)
 
 
-def policy() -> ScreeningPolicy:
-    """The single screening-policy row, created with its defaults on first use."""
-    row = db.session.get(ScreeningPolicy, 1)
+def policy(*, for_update: bool = False) -> ScreeningPolicy:
+    """The single screening-policy row; until an admin first saves it, its defaults.
+
+    Reading never writes (pages read in read-only transactions): the defaults are
+    an unsaved row, stored when ``for_update`` asks for the row to change it.
+    """
+    row = db.session.get(ScreeningPolicy, 1, with_for_update=for_update)
     if row is None:
-        row = ScreeningPolicy(id=1)
-        db.session.add(row)
-        db.session.flush()
+        defaults = {column.key: column.default.arg for column in ScreeningPolicy.__table__.c if column.default}
+        row = ScreeningPolicy(id=1, **defaults)
+        if for_update:
+            db.session.add(row)
+            db.session.flush()
     return row
 
 

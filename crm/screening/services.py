@@ -520,7 +520,7 @@ def update_policy(
 
     if actor.role != Role.ADMIN:
         raise BusinessError(_("Only an administrator changes the screening policy."))
-    rules = policy()
+    rules = policy(for_update=True)
     check_version(rules, seen_version)
     values = {}
     for criterion in Criterion:

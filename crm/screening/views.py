@@ -365,8 +365,6 @@ def policy():
     rules = gates.policy()
     if request.method == "POST":
         check_version(rules, request.form.get("seen_version"))
-    else:
-        db.session.commit()  # the policy row is created on first use
     form = PolicyForm(obj=rules)
     if request.method == "GET":
         form.remember_version(rules)
