@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/profile_leads.py                      # seed 200,000 leads into /tmp/crm-profile
     .venv/bin/python bench/profile_leads.py --dir /tmp/p --profile 30
+    .venv/bin/python bench/profile_leads.py --url postgresql+psycopg://…/crm_bench
 
 Seeds a database once with bench/leads.py's seeding (kept in ``--dir`` and reused
 by later runs), signs in as the 广东省 manager through the test client and times
@@ -75,9 +76,10 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--profile", type=int, default=0, help="cProfile this many list requests")
     parser.add_argument("--path", default="/leads/", help="the page to time and profile")
+    parser.add_argument("--url", help="a database bench/leads.py already seeded (PostgreSQL, say) instead of --dir")
     args = parser.parse_args()
 
-    url = _seeded(args.dir, args.rows)
+    url = args.url or _seeded(args.dir, args.rows)
     os.environ["BENCH_DATABASE_URL"] = url  # read when the bare app is imported
     from bench import bare_leads_app
 
