@@ -333,6 +333,24 @@ def test_each_row_names_its_owner_or_the_pool_its_state_and_its_deadline(app, pe
     assert "官网留言" in row("futian")
 
 
+def test_markup_typed_into_a_lead_its_campaign_or_a_name_shows_as_text(app, people):
+    """The rows escape by hand (see _rows.html): every free-text column must still come out as text."""
+    markup = '<img src=x onerror="alert(1)">'
+    with app.app_context():
+        owner = db.session.get(User, people["rep"].id)
+        owner.display_name = f"王{markup}"
+        db.session.commit()
+    campaign = gen_campaign(app, name=f"药交会{markup}")
+    lead = gen_lead(app, people["admin"].id, campaign, name=f"康泰{markup}医药", owner_id=people["rep"].id)
+    html = signed_in(app, people["manager"]).get("/leads/").get_data(as_text=True)
+    row = re.search(rf'<tr[^>]*data-lead="{lead}".*?</tr>', html, re.S).group(0)
+    assert "<img" not in row
+    escaped = "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;"
+    assert f"康泰{escaped}医药" in row
+    assert f"药交会{escaped}" in row
+    assert f"王{escaped}" in row
+
+
 def test_labels_kept_per_language_follow_each_switch_of_language(app, people, leads):
     # States, channels and deadline badges are translated once per catalog and kept:
     # the same worker serves both languages, one after the other, without mixing them.
