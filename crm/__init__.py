@@ -25,17 +25,16 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
 
+    from crm import db as database
     from crm import extensions
 
     extensions.db.init_app(app)
+    # First: its before_request marks a page read-only before anything else can open a transaction.
+    database.init_app(app, extensions.db)
     extensions.migrate.init_app(
         app, extensions.db, directory=str(BASE_DIR / "migrations"), render_as_batch=True, compare_type=True
     )
     extensions.csrf.init_app(app)
-
-    from crm import db as database
-
-    database.init_app(app, extensions.db)
 
     from crm import i18n, security, web
 
