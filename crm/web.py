@@ -152,6 +152,22 @@ def init_app(app) -> None:
 
     app.jinja_env.globals["fixed_url"] = fixed_url
 
+    @app.before_request
+    def _refuse_nul():
+        # PostgreSQL cannot store a NUL character: a field carrying one (a scanner's %00, a
+        # paste from a broken export) would fail deep inside a query. Refused at the door instead.
+        sent = [request.args]
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            sent.append(request.form)
+        for values in sent:
+            for key, value in values.items(multi=True):
+                if "\x00" in key or "\x00" in value:
+                    return render_error(
+                        400,
+                        str(_l("The request contains a NUL character, which cannot be saved. Remove it and retry.")),
+                    )
+        return None
+
     for status in (400, 403, 404, 405, 413, 500):
         app.register_error_handler(status, lambda e, s=status: render_error(s))
 

@@ -451,3 +451,30 @@ def test_role_route_matrix(app, world, role):
         mismatches += _check(app, role, cookie, EXPECTED_OUT_OF_REACH, outside)
     mismatches += _check(app, role, cookie, EXPECTED, world["values"])
     assert not mismatches, f"{role}:\n" + "\n".join(mismatches)
+
+
+# Query strings a user, a stale bookmark or a scanner sends: numbers out of range or not numbers,
+# unknown codes, a NUL byte, markup, an open redirect, a very long search.
+ODD_QUERIES = (
+    "page=-1&size=0&q=%00&state=bogus&owner=abc&territory=%25&campaign=1e99&channel=x&sla=x&pool=2"
+    "&kind=x&status=x&sort=x&from=2026-13-45&to=x&days=-5&year=99999&month=2026-00&product=x&region=x",
+    "page=99999999999999999999999&size=99999999999&owner=-1&campaign=-1&territory=44030&q=" + "药" * 2000,
+    "page=1.5&size=1e3&q=%3Cscript%3Ealert(1)%3C%2Fscript%3E&next=%2F%2Fevil.example&date=0000-00-00"
+    "&tier=%FF&state=won&sla=breached&pool=1",
+)
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.REP, Role.DISTRIBUTOR], ids=str)
+def test_odd_query_strings_never_break_a_page(app, world, role):
+    client = app.test_client()
+    assert login(client, world["users"][role]).status_code == 302
+    broken = []
+    for rule, method in _routes(app):
+        if method != "GET" or rule.endpoint == "auth.logout":
+            continue
+        url = _url(rule, world["values"])
+        for query in ODD_QUERIES:
+            status = client.get(f"{url}?{query}").status_code
+            if status >= 500:
+                broken.append(f"GET {url}?{query[:60]}… answered {status}")
+    assert not broken, "\n".join(broken)

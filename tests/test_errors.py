@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
 from config import TestConfig
 from crm import create_app
 from crm.access.roles import Role
 from crm.common.errors import Conflict
+from crm.extensions import db
+from crm.leads.models import Lead
 from tests.helpers import login, post
 
 
@@ -63,3 +66,15 @@ def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(app, client, 
     response = client.post("/leads/new", data=too_big, content_type="application/octet-stream")
     assert response.status_code == 413
     assert 'data-status="413"' in response.get_data(as_text=True)
+
+
+def test_a_nul_character_is_refused_with_a_message_and_nothing_is_saved(app, client, make_user):
+    login(client, make_user(Role.REP, territories=["440300"]))
+    response = client.get("/leads/?q=%00")
+    assert response.status_code == 400
+    assert "NUL" in response.get_data(as_text=True)
+    response = post(client, "/leads/new", {"company_name": "深圳\x00南山医药", "territory_code": "440305"})
+    assert response.status_code == 400
+    assert "NUL" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Lead)) == 0

@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from crm.access.roles import Role
 from crm.access.scoping import EVERYTHING, reach, reach_condition, scoped
 from crm.auth.models import User, user_territories
-from crm.common.pagination import Page
+from crm.common.pagination import Page, page_number
 from crm.extensions import db
 from crm.leads.models import Campaign, Channel, Lead, LeadContact
 from crm.leads.services import search_condition
@@ -197,10 +197,7 @@ def lead_page(user, filters: LeadFilters, page_arg, size: int | None = None) -> 
     The items are rows of ``ROW_COLUMNS``.
     """
     size = size or current_app.config["PAGE_SIZE"]
-    try:
-        number = max(1, int(page_arg or 1))
-    except (TypeError, ValueError):
-        number = 1
+    number = page_number(page_arg)
     offset = (number - 1) * size
     limit = max(COUNT_LIMIT, offset + 2 * size)  # enough to know whether a next page exists
     key = _page_key(user, filters)
