@@ -51,6 +51,7 @@ from crm.workflow import engine
 # --- reading files ---------------------------------------------------------------------------
 
 ENCODINGS = ("utf-8-sig", "gb18030")  # UTF-8 (with or without BOM), then what Chinese Excel writes
+DELIMITERS = (",", "\t", ";")
 
 
 class ImportFileError(BusinessError):
@@ -62,20 +63,34 @@ def read_table(path: str | Path) -> tuple[list[str], Iterator[list]]:
     path = Path(path)
     if path.suffix.lower() == ".xlsx":
         return _read_xlsx(path)
-    raw = path.read_bytes()
-    for encoding in ENCODINGS:
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise ImportFileError(_("The file is neither UTF-8 nor GBK text. Save it as CSV or XLSX and try again."))
-    reader = csv.reader(io.StringIO(text, newline=""))
+    text = _decode(path.read_bytes())
+    # A NUL (what a UTF-16 file looks like read as bytes, or a broken export's padding) is never
+    # part of a name or a phone, and PostgreSQL cannot store one.
+    text = text.replace("\x00", "")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     header = next(reader, None)
     if not header:
         raise ImportFileError(_("The file is empty."))
     return [str(h).strip() for h in header], reader
+
+
+def _decode(raw: bytes) -> str:
+    # Excel's "Unicode text" is UTF-16 (a tab-separated file) and starts with its byte-order mark.
+    encodings = ("utf-16",) if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else ENCODINGS
+    for encoding in encodings:
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ImportFileError(_("The file is neither UTF-8 nor GBK text. Save it as CSV or XLSX and try again."))
+
+
+def _delimiter(text: str) -> str:
+    """Comma, tab or semicolon: whichever the header line holds most of (Excel writes all three)."""
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    counts = {delimiter: header.count(delimiter) for delimiter in DELIMITERS}
+    best = max(DELIMITERS, key=counts.__getitem__)
+    return best if counts[best] else ","
 
 
 def _read_xlsx(path: Path) -> tuple[list[str], Iterator[list]]:

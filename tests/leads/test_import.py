@@ -291,6 +291,44 @@ def test_gbk_csv_and_xlsx_read_the_same(app, admin, tmp_path):
         ]
 
 
+def _delimited(rows, delimiter: str) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter).writerows([HEADER, *rows])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "encode"),
+    [
+        # Excel's "Unicode text": UTF-16 with its byte-order mark, tab-separated.
+        ("unicode-text.csv", lambda rows: _delimited(rows, "\t").encode("utf-16")),
+        # A European-locale Excel separates with semicolons.
+        ("semicolons.csv", lambda rows: _delimited(rows, ";").encode("utf-8-sig")),
+        # A broken export padded cells with NUL characters.
+        ("nul-padded.csv", lambda rows: _delimited([[c + "\x00" if c else c for c in r] for r in rows], ",").encode()),
+    ],
+)
+def test_other_ways_excel_saves_a_list_read_the_same(app, admin, tmp_path, name, encode):
+    rows = [["深圳福田医药有限公司", "黄磊", "13800138001", "", "广东省 深圳市 福田区", "老客户介绍"]]
+    path = tmp_path / name
+    path.write_bytes(encode(rows))
+    with app.app_context():
+        headers, _rows = importer.read_table(path)
+        assert headers == HEADER
+        plan = plan_import(path, guess_mapping(headers), db.session.get(User, admin.id))
+        assert [(r.row, r.company_name, r.phones, r.territory_code, r.notes) for r in plan.rows] == [
+            (2, "深圳福田医药有限公司", ["+8613800138001"], "440304", "老客户介绍")
+        ]
+        assert plan.issues == []
+
+
+def test_a_truncated_utf16_file_is_refused_with_a_message(app, admin, tmp_path):
+    path = tmp_path / "cut.csv"
+    path.write_bytes("企业名称\t电话\n".encode("utf-16")[:-1])
+    with app.app_context(), pytest.raises(importer.ImportFileError, match="GBK"):
+        importer.read_table(path)
+
+
 def test_a_failure_mid_way_leaves_the_database_unchanged(app, admin, tmp_path, campaign_id, monkeypatch):
     rows = [[f"测试医药{i}有限公司", f"联系人{i}", f"1380000{i:04d}", "", "深圳南山", ""] for i in range(30)]
     path = write_csv(tmp_path / "big.csv", rows)
