@@ -8,8 +8,9 @@ from flask import flash, render_template, request, url_for
 from flask.globals import _cv_request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.routing import IntegerConverter
 
 from crm.access.roles import Role
 from crm.common.errors import BusinessError, Conflict
@@ -24,6 +25,8 @@ class NavItem:
     roles: frozenset[Role]
     section: str
 
+
+MAX_ID = 2**31 - 1  # ids are INTEGER columns on PostgreSQL
 
 _ALL = frozenset(Role)
 _STAFF = frozenset({Role.ADMIN, Role.MANAGER, Role.REP, Role.SERVICE})
@@ -133,7 +136,17 @@ def render_error(status: int, message: str | None = None):
     )
 
 
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in a route: at most the largest id a column holds, so /leads/99999999999999999999 is a 404."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def init_app(app) -> None:
+    app.url_map.converters["int"] = IdConverter  # before any blueprint adds its routes
+
     @app.context_processor
     def _inject():
         # The user object itself, in place of Flask-Login's proxy (this processor runs after
@@ -187,6 +200,12 @@ def init_app(app) -> None:
         return render_error(
             409, str(_l("Someone saved a record with the same unique value at the same time. Reload and check."))
         )
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def _out_of_range(_e):
+        # A number the column cannot hold (a pasted 20-digit "id"), past the form's own checks.
+        return render_error(400, str(_l("A value you sent is out of range or too long. Check it and try again.")))
 
     @app.errorhandler(StaleDataError)
     def _stale(_e):

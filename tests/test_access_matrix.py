@@ -10,6 +10,7 @@ their territories answers 404 (not 403), so that ids do not leak.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -458,7 +459,7 @@ def test_role_route_matrix(app, world, role):
 ODD_QUERIES = (
     "page=-1&size=0&q=%25_&state=bogus&owner=abc&territory=%25&campaign=1e99&channel=x&sla=x&pool=2"
     "&kind=x&status=x&sort=x&from=2026-13-45&to=x&days=-5&year=99999&month=2026-00&product=x&region=x",
-    "page=99999999999999999999999&size=99999999999&owner=-1&campaign=-1&territory=44030&q=" + "药" * 2000,
+    "page=99999999999999999999999&size=99999999999&owner=3000000000&campaign=-1&territory=44030&q=" + "药" * 2000,
     "page=1.5&size=1e3&q=%3Cscript%3Ealert(1)%3C%2Fscript%3E&next=%2F%2Fevil.example&date=0000-00-00"
     "&tier=%FF&state=won&sla=breached&pool=1",
     "q=%00&name=a%00b",  # refused at the door: PostgreSQL cannot store a NUL
@@ -479,3 +480,38 @@ def test_odd_query_strings_never_break_a_page(app, world, role):
             if status >= 500:
                 broken.append(f"GET {url}?{query[:60]}… answered {status}")
     assert not broken, "\n".join(broken)
+
+
+# What a paste or a fat finger puts in a form field: a 40-digit number, both ways, one too large for
+# a float, 3,000 characters, a date that does not exist, markup, a blank.
+ODD_VALUES = ("9" * 40, "-" + "9" * 40, "1e309", "药" * 3000, "2026-02-30", "<b>x</b>", " ")
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.REP], ids=str)
+def test_odd_form_values_never_break_a_form(app, world, role):
+    """Every POST route gets each odd value in every field its page shows: a message, never a 500."""
+    client = app.test_client()
+    assert login(client, world["users"][role]).status_code == 302
+    broken = []
+    for rule, method in _routes(app):
+        if method != "POST" or rule.endpoint == "auth.logout":
+            continue
+        url = _url(rule, world["values"])
+        names = set()
+        for page in (url, url.rsplit("/", 1)[0]):  # the form's own page, or the record's
+            response = client.get(page)
+            if response.status_code == 200:
+                names |= set(re.findall(r'name="([a-z_0-9-]+)"', response.get_data(as_text=True)))
+        names.discard("csrf_token")
+        for value in ODD_VALUES:
+            form = {**dict.fromkeys(names, value), "csrf_token": csrf_token(client)}
+            status = client.post(url, data=form).status_code
+            if status >= 500:
+                broken.append(f"POST {url} with {value[:12]!r} in {sorted(names)} answered {status}")
+    assert not broken, "\n".join(broken)
+
+
+def test_an_id_no_column_can_hold_is_a_404(client, world):
+    login(client, world["users"][Role.ADMIN])
+    assert client.get("/leads/99999999999999999999").status_code == 404
+    assert client.get("/leads/2147483648").status_code == 404
