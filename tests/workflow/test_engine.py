@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import NotFound
 
 from crm.access.roles import Role
-from crm.auth.models import User
+from crm.auth.models import AuditEvent, User
 from crm.common.errors import Conflict
 from crm.extensions import db
 from crm.sla.calendar import current_calendar
 from crm.workflow import engine
-from crm.workflow.models import HistoryIsAppendOnly, WorkflowHistory
+from crm.workflow.models import HistoryIsAppendOnly, WorkflowHistory, history_maintenance
 from tests.workflow.testflow import MACHINE, TestRecord
 
 CASES = [(s.code, e.name, r) for s in MACHINE.states for e in MACHINE.events for r in Role]
@@ -213,6 +214,41 @@ def test_history_is_append_only(app, drive):
             db.session.flush()
         db.session.rollback()
         assert db.session.scalar(select(func.count()).select_from(WorkflowHistory)) == 2
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        lambda: update(WorkflowHistory).values(comment="rewritten"),
+        lambda: delete(WorkflowHistory),
+        lambda: update(AuditEvent).values(detail="tampered"),
+        lambda: delete(AuditEvent),
+    ],
+    ids=["update history", "delete history", "update audit", "delete audit"],
+)
+def test_the_database_refuses_to_change_history_whatever_the_statement(app, drive, statement):
+    """A bulk statement passes the ORM's hooks by; the database's triggers stop it and nothing changes."""
+    record_id = drive("working")
+    with app.app_context():
+        db.session.add(AuditEvent(event="login", detail="from the test"))
+        db.session.commit()
+        before = [(h.id, h.comment) for h in _history(record_id)], db.session.scalars(select(AuditEvent.detail)).all()
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(statement())
+        db.session.rollback()
+        after = [(h.id, h.comment) for h in _history(record_id)], db.session.scalars(select(AuditEvent.detail)).all()
+        assert after == before
+
+
+def test_history_can_be_erased_only_through_the_maintenance_hatch(app, drive):
+    record_id = drive("working")
+    with app.app_context():
+        db.session.execute(insert(history_maintenance).values(reason="court order 2026-001"))
+        db.session.execute(delete(WorkflowHistory).where(WorkflowHistory.record_id == record_id))
+        db.session.execute(delete(history_maintenance))
+        db.session.commit()
+        assert _history(record_id) == []
+        assert db.session.scalar(select(func.count()).select_from(history_maintenance)) == 0
 
 
 def test_available_events_follow_role_and_guards(app, drive):
