@@ -99,6 +99,8 @@ class HistoryIsAppendOnly(RuntimeError):
 # console session. The one way through is a row in this table, inserted in the same
 # transaction as the change and removed before it commits: for a deletion the law
 # orders, never for the application. The test suite uses it to empty its tables.
+# A migration that rebuilds either table on SQLite (batch "move and copy") drops its
+# triggers: it must create them again, as 0010 does.
 history_maintenance = db.Table(
     "history_maintenance",
     db.Column("id", Integer, primary_key=True),
