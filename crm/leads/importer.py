@@ -181,6 +181,11 @@ def guess_mapping(headers: list[str]) -> dict[str, int]:
 # --- normalising cell values -------------------------------------------------------------------
 
 _PHONE_SPLIT = re.compile(r"[/,;，；、|\n]+")
+# A remark in brackets beside a number: 13800138000（微信同号）, 0755-8600 1234 (办公室). Bracketed
+# digits are an area code, (0755), and stay.
+_PHONE_REMARK = re.compile(r"[(\[【][^\d()\[\]【】]*[)\]】]")
+# An extension after a switchboard's number: 0755-8600 1234 转 806, 分机 806, ext. 806.
+_PHONE_EXTENSION = re.compile(r"(?:转|分机|ext\.?|x)\s*(\d{1,6})(?!\d)", re.IGNORECASE)
 _MOBILE_SHAPE = re.compile(r"^(?:\+?86|0086)?(1\d{10})$")
 _PHONE_NOISE = re.compile(r"[\s\-‐‑–—_.·()（）]")
 _CN = phonenumbers.PhoneMetadata.metadata_for_region("CN")
@@ -210,10 +215,12 @@ def split_phones(cell: str) -> tuple[list[str], list[str]]:
 
     Numbers are separated by / , ; 、 or blanks; blanks also occur inside one number
     (138 0013 8000, 0755-8600 1234), so blank-separated groups are joined until
-    they make a valid number.
+    they make a valid number. Remarks in brackets are ignored, and so are
+    extensions, which a number in E.164 cannot hold (see ``phone_extensions``).
     """
     numbers: list[str] = []
     bad: list[str] = []
+    cell = _PHONE_EXTENSION.sub(" ", _PHONE_REMARK.sub(" ", cell))  # see phone_extensions
     for part in _PHONE_SPLIT.split(cell):
         part = part.strip()
         if not part:
@@ -233,6 +240,11 @@ def split_phones(cell: str) -> tuple[list[str], list[str]]:
             bad.append(" ".join(buffer))
     unique = list(dict.fromkeys(numbers))
     return unique, bad
+
+
+def phone_extensions(cell: str) -> list[str]:
+    """The extensions written after numbers in ``cell`` (转 806, 分机 806, ext. 806), which are not stored."""
+    return _PHONE_EXTENSION.findall(_PHONE_REMARK.sub(" ", cell))
 
 
 def _first_letter(reading: str) -> str:
@@ -580,6 +592,15 @@ def plan_import(path: str | Path, mapping: dict[str, int], actor) -> ImportPlan:
                         "“%(phone)s” is not a valid phone number: give a mobile, or a landline with its area code.",
                         phone=piece,
                     ),
+                )
+            for extension in phone_extensions(cells["phone"]):
+                issues.append(
+                    Issue(
+                        number,
+                        column.get("phone", "phone"),
+                        _("Extension %(ext)s is not kept: only the number before it is stored.", ext=extension),
+                        error=False,
+                    )
                 )
         uscc = None
         if cells.get("uscc"):

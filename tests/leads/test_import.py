@@ -123,12 +123,28 @@ def test_headers_are_guessed_in_chinese_and_english():
         ("13800138000、13900139000；13700137000", ["+8613800138000", "+8613900139000", "+8613700137000"], []),
         ("13800138000/123", ["+8613800138000"], ["123"]),
         ("13800138000,13800138000", ["+8613800138000"], []),
+        # Remarks in brackets go; bracketed digits are an area code.
+        ("13800138000（微信同号）", ["+8613800138000"], []),
+        ("(0755)8600 1234（办公室）/13900139000【张总】", ["+8675586001234", "+8613900139000"], []),
+        # A switchboard's extension is not part of the number (phone_extensions reports it).
+        ("0755-86001234转806", ["+8675586001234"], []),
+        ("0755 8600 1234 分机 12, 13800138000", ["+8675586001234", "+8613800138000"], []),
+        ("0755-8600 1234 ext. 9", ["+8675586001234"], []),
     ],
 )
 def test_phone_cells_with_several_numbers_in_mixed_formats(cell, numbers, bad):
     import unicodedata
 
     assert split_phones(unicodedata.normalize("NFKC", cell)) == (numbers, bad)
+
+
+def test_an_extension_is_reported_as_not_kept(app, admin, tmp_path):
+    path = write_csv(tmp_path / "ext.csv", [["深圳福田医药有限公司", "黄磊", "0755-86001234转806", "", "深圳福田", ""]])
+    with app.app_context():
+        plan = plan_import(path, guess_mapping(HEADER), db.session.get(User, admin.id))
+        assert [r.phones for r in plan.rows] == [["+8675586001234"]]
+        assert report(plan) == [(2, "手机/电话", "分机号 806 未保存：只保存了它前面的号码。", "warning")]
+    assert importer.phone_extensions("0755 8600 1234 分机 12, 13800138000 x 3") == ["12", "3"]
 
 
 def test_the_mobile_shortcut_agrees_with_phonenumbers():
