@@ -16,7 +16,7 @@ prepared statement of the connection on ROLLBACK (a rolled-back transaction may
 have dropped what they refer to) and keeps them on COMMIT. Kept, the statements
 every page runs (the signed-in user, the list's count) are planned once per
 connection instead of once per request: psycopg prepares a statement on its
-fifth run. The mode is set when the request is dispatched, so code that only
+sixth run. The mode is set when the request is dispatched, so code that only
 borrows a request context (a CLI command, a test's ``test_request_context()``)
 writes as usual.
 """

@@ -14,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 
 from crm.access.roles import Role
 from crm.common.errors import BusinessError, Conflict
+from crm.db import SAFE_METHODS
 from crm.extensions import db
 from crm.i18n import lazy_gettext as _l
 
@@ -170,7 +171,7 @@ def init_app(app) -> None:
         # PostgreSQL cannot store a NUL character: a field carrying one (a scanner's %00, a
         # paste from a broken export) would fail deep inside a query. Refused at the door instead.
         sent = [request.args]
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
+        if request.method not in SAFE_METHODS:
             sent.append(request.form)
         for values in sent:
             for key, value in values.items(multi=True):

@@ -147,7 +147,6 @@ ROW_COLUMNS = (
     select(Campaign.name).where(Campaign.id == Lead.campaign_id).scalar_subquery().label("campaign_name"),
 )
 
-
 # Counting stops here: "more than 1,000 leads" tells a manager what the exact figure would
 # (narrow the filters to find one), and it is one tenth of the work: counting 10,000 index
 # entries took SQLite 0.4 ms, as long as the rest of the page's queries together.
@@ -191,9 +190,10 @@ def lead_page(user, filters: LeadFilters, page_arg, size: int | None = None) -> 
 
     The names beside a lead are looked up for the page's rows only (see
     ``ROW_COLUMNS``), after the limit: sorting a manager's 200,000 joined rows to
-    keep 50 took SQLite 300 ms. When more leads match than are counted, most of the table matches, and walking the
-    primary key backwards finds the newest 50 at once; SQLite's planner cannot see
-    that (it would sort every match from the territory index), see ``not_by_index``.
+    keep 50 took SQLite 300 ms. When more leads match than are counted, most of
+    the table matches, and walking the primary key backwards finds the newest 50
+    at once; SQLite's planner cannot see that (it would sort every match from the
+    territory index), see ``not_by_index``.
     The items are rows of ``ROW_COLUMNS``.
     """
     size = size or current_app.config["PAGE_SIZE"]

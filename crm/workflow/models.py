@@ -106,7 +106,6 @@ history_maintenance = db.Table(
     db.Column("id", Integer, primary_key=True),
     db.Column("reason", String(200), nullable=False),
 )
-APPEND_ONLY_TABLES = ("workflow_history", "audit_events")
 
 
 @event.listens_for(WorkflowHistory, "before_update")
