@@ -18,7 +18,9 @@ every page runs (the signed-in user, the list's count) are planned once per
 connection instead of once per request: psycopg prepares a statement on its
 sixth run. The mode is set when the request is dispatched, so code that only
 borrows a request context (a CLI command, a test's ``test_request_context()``)
-writes as usual.
+writes as usual. A migration that changes a column's type makes a statement
+prepared before it fail once ("cached plan must not change result type"); that
+transaction ends with a real ROLLBACK, which drops the connection's statements.
 """
 
 from __future__ import annotations
