@@ -13,6 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import IntegerConverter
 
 from crm.access.roles import Role
+from crm.access.scoping import MAX_ID
 from crm.common.errors import BusinessError, Conflict
 from crm.db import SAFE_METHODS
 from crm.extensions import db
@@ -26,8 +27,6 @@ class NavItem:
     roles: frozenset[Role]
     section: str
 
-
-MAX_ID = 2**31 - 1  # ids are INTEGER columns on PostgreSQL
 
 _ALL = frozenset(Role)
 _STAFF = frozenset({Role.ADMIN, Role.MANAGER, Role.REP, Role.SERVICE})

@@ -273,8 +273,11 @@ def world(app, make_user, drive):
         holiday = HolidayOverride(day=date(2026, 12, 31), is_working_day=False, name="公司假日")
         db.session.add(holiday)
         from crm.leads.models import Campaign, Channel, Script
+        from crm.territories.models import Territory
 
+        # A 广东 campaign, so that the 广东 manager keeps it (a nationwide one is the admin's).
         campaign = Campaign(name="测试药交会", channel=Channel.TRADE_SHOW)
+        campaign.territories = [db.session.get(Territory, "440000")]
         script = Script(objection="价格太高", answer="看终端毛利")
         db.session.add_all([campaign, script])
         db.session.commit()

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 
 from crm.access.roles import Role
-from crm.access.scoping import scoped
+from crm.access.scoping import require_covered, scoped, territory_in_reach
 from crm.auth.models import User
 from crm.auth.passwords import hash_password
 from crm.auth.services import end_all_sessions, record_audit
@@ -272,9 +272,7 @@ def add_line(
     product = db.session.get(Product, int(product_id)) if str(product_id or "").isdigit() else None
     if product is None or not product.active:
         raise BusinessError(_("Choose a product from the list."))
-    territory = db.session.get(Territory, territory_code or "")
-    if territory is None:
-        raise BusinessError(_("Choose a territory from the list."))
+    territory = territory_in_reach(actor, territory_code, unknown=_("Choose a territory from the list."))
     if any(line.product_id == product.id and line.territory_code == territory.code for line in agreement.lines):
         raise BusinessError(
             _(
@@ -305,6 +303,7 @@ def remove_line(agreement: Agreement, actor, seen_version, line_id) -> None:
     line = next((li for li in agreement.lines if str(li.id) == str(line_id)), None)
     if line is None:
         raise BusinessError(_("That line is no longer in the agreement."))
+    territory_in_reach(actor, line.territory_code)
     agreement.lines.remove(line)
     _touch(agreement)
     db.session.flush()
@@ -371,6 +370,8 @@ def sign_agreement(agreement: Agreement, actor, seen_version) -> list[PortalCred
         raise BusinessError(_("Name at least one contact person before signing: they get the portal accounts."))
     if agreement.starts_on is None or agreement.ends_on is None:
         raise BusinessError(_("Enter the first and the last day of the agreement."))
+    # The signer grants only what they cover (an administrator may have added lines elsewhere).
+    require_covered(actor, [line.territory_code for line in agreement.lines], what=_("This agreement"))
     _lock_products(line.product_id for line in agreement.lines)
     grants = [Grant(line.product_id, line.territory_code, line.exclusive) for line in agreement.lines]
     clashes = find_clashes(grants, exclude_agreement_id=agreement.id)

@@ -25,7 +25,7 @@ from sqlalchemy import case, false, func, or_, select
 from sqlalchemy.orm import aliased
 
 from crm.access.roles import Role
-from crm.access.scoping import territory_condition
+from crm.access.scoping import OutOfReach, covers, territories_in_reach, territory_condition
 from crm.common.errors import BusinessError, check_version
 from crm.extensions import db
 from crm.leads.models import Campaign, Channel, Lead, Script, campaign_territories
@@ -61,10 +61,19 @@ def _money(value, label) -> Decimal | None:
     return amount.quantize(CENT, ROUND_HALF_UP)
 
 
-def _in_reach(actor, territory: Territory) -> bool:
-    if actor.role not in (Role.MANAGER, Role.REP):
+def may_edit(campaign: Campaign, user) -> bool:
+    """Who keeps a campaign: administrators, and managers whose territories cover every region it targets.
+
+    Its cost feeds the cost per lead of every region it targets, so a manager may not
+    change what another province reports. A campaign that targets no region is
+    nationwide: only administrators keep it.
+    """
+    if user.role == Role.ADMIN:
         return True
-    return any(lo <= territory.code <= hi for lo, hi in (t.code_range for t in actor.territories))
+    if user.role != Role.MANAGER:
+        return False
+    codes = [t.code for t in campaign.territories]
+    return bool(codes) and all(covers(user, code) for code in codes)
 
 
 def _apply(campaign: Campaign, actor, fields: dict) -> None:
@@ -89,14 +98,17 @@ def _apply(campaign: Campaign, actor, fields: dict) -> None:
     actual_cost = _money(fields.get("actual_cost"), _("Actual cost"))
 
     codes = sorted({c for c in fields.get("territory_codes") or () if c})
-    territories = territories_by_codes(codes)
-    if len(territories) != len(codes):
-        raise BusinessError(_("One of the regions does not exist. Pick them from the list."))
-    already = {t.code for t in campaign.territories} if campaign.id else set()
-    for territory in territories:
-        # A manager targets their own regions; regions an administrator set stay as they are.
-        if territory.code not in already and not _in_reach(actor, territory):
-            raise BusinessError(_("%(place)s is outside your territories.", place=territory.full_name))
+    unknown = _("One of the regions does not exist. Pick them from the list.")
+    if actor.role == Role.ADMIN:
+        territories = territories_by_codes(codes)
+        if len(territories) != len(codes):
+            raise BusinessError(unknown)
+    else:
+        territories = territories_in_reach(actor, codes, unknown=unknown)
+        if not territories:
+            raise BusinessError(
+                _("Choose at least one of your regions: a nationwide campaign is kept by an administrator.")
+            )
     product_ids = sorted({int(p) for p in fields.get("product_ids") or () if str(p).strip()})
     products = list(db.session.scalars(select(Product).where(Product.id.in_(product_ids)))) if product_ids else []
     if len(products) != len(product_ids):
@@ -120,8 +132,12 @@ def create_campaign(actor, **fields) -> Campaign:
 
 
 def update_campaign(campaign: Campaign, actor, *, seen_version, **fields) -> None:
-    """Edit a campaign; a form loaded before someone else's save answers a conflict."""
+    """Edit a campaign (see ``may_edit``); a form loaded before someone else's save answers a conflict."""
     check_version(campaign, seen_version)
+    if not may_edit(campaign, actor):
+        raise OutOfReach(
+            _("Only an administrator, or a manager who covers every region it targets, edits this campaign.")
+        )
     _apply(campaign, actor, fields)
     db.session.flush()
 

@@ -16,6 +16,7 @@ from pypinyin import Style, lazy_pinyin
 from sqlalchemy import func, or_, select
 
 from crm.access.roles import Role
+from crm.access.scoping import territory_in_reach
 from crm.auth.models import User, user_territories
 from crm.common.errors import BusinessError
 from crm.common.phones import format_phone, normalize_phone
@@ -164,17 +165,6 @@ def pick_owner(territory_code: str) -> int | None:
     return None
 
 
-def _territory_in_reach(actor, territory_code: str) -> Territory:
-    territory = db.session.get(Territory, territory_code or "")
-    if territory is None:
-        raise BusinessError(_("Choose the lead's province, city or county from the list."))
-    if actor.role in (Role.REP, Role.MANAGER) and not any(
-        low <= territory.code <= high for low, high in (t.code_range for t in actor.territories)
-    ):
-        raise BusinessError(_("%(place)s is outside your territories.", place=territory.full_name))
-    return territory
-
-
 def create_lead(
     actor,
     *,
@@ -203,7 +193,8 @@ def create_lead(
     name = (company_name or "").strip()
     if not name:
         raise BusinessError(_("Enter the company name."))
-    territory = _territory_in_reach(actor, territory_code)
+    unknown = _("Choose the lead's province, city or county from the list.")
+    territory = territory_in_reach(actor, territory_code, unknown=unknown)
     campaign = db.session.get(Campaign, campaign_id) if campaign_id else None
     if campaign is None:
         raise BusinessError(_("Choose the campaign the lead came from."))

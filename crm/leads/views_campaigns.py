@@ -90,6 +90,7 @@ def campaign_detail(campaign_id):
     return render_template(
         "leads/campaigns/detail.html",
         campaign=campaign,
+        may_edit=services.may_edit(campaign, current_user),
         states=services.state_counts(campaign, current_user),
         machine=LEAD_MACHINE,
         result=services.campaign_return(campaign, current_user),
@@ -101,6 +102,8 @@ def campaign_detail(campaign_id):
 @roles_required(*MANAGING)
 def campaign_edit(campaign_id):
     campaign = db.get_or_404(Campaign, campaign_id)
+    if not services.may_edit(campaign, current_user):
+        abort(403)  # staff may read every campaign; who keeps it: ``may_edit``
     current_products = [str(p.id) for p in campaign.products]
     form = CampaignForm(obj=campaign, product_choices=_product_choices(current_products))
     if request.method == "GET":

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from flask_babel import gettext as _
 
 from crm.access.roles import Role
+from crm.access.scoping import covers
 from crm.common.time import local_today
 from crm.distributors.agreements import Grant, find_clashes
 from crm.distributors.models import DocumentKind, QualificationDocument
@@ -216,7 +217,24 @@ def director_second_approval(case, actor) -> GateResult:
     return GateResult("director_second_approval", label, True, _("Second approval by a director."))
 
 
-APPROVAL = (licences_valid, score_passes, no_exclusive_clash, not_submitter)
+def lines_in_reach(case, actor) -> GateResult:
+    """The approver grants only what they cover: a case may hold places an administrator added."""
+    label = _("Your territories")
+    outside = [line.territory.full_name for line in case.lines if not covers(actor, line.territory_code)]
+    if outside:
+        return GateResult(
+            "lines_in_reach",
+            label,
+            False,
+            _(
+                "%(places)s lie outside your territories: a manager who covers them, or an administrator, approves.",
+                places="、".join(outside),
+            ),
+        )
+    return GateResult("lines_in_reach", label, True, _("Every territory asked for lies inside yours."))
+
+
+APPROVAL = (licences_valid, score_passes, no_exclusive_clash, not_submitter, lines_in_reach)
 
 
 def report(case, actor) -> list[GateResult]:

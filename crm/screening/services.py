@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from crm.access.roles import Role
+from crm.access.scoping import covers, territory_in_reach
 from crm.auth.models import User
 from crm.auth.services import record_audit
 from crm.common import uploads
@@ -63,20 +64,9 @@ def button_events(case: ScreeningCase, actor) -> list:
 # -- reach and helpers -------------------------------------------------------------
 
 
-def _in_reach(actor, territory: Territory) -> bool:
-    """Reps and managers act only inside their territories; the admin everywhere."""
-    if actor.role == Role.ADMIN:
-        return True
-    return any(low <= territory.code <= high for low, high in (t.code_range for t in actor.territories))
-
-
 def _territory(actor, code: str | None, *, what: str) -> Territory:
-    territory = db.session.get(Territory, (code or "").strip())
-    if territory is None:
-        raise BusinessError(_("Choose the %(what)s from the list of provinces, cities and counties.", what=what))
-    if not _in_reach(actor, territory):
-        raise BusinessError(_("%(place)s is outside your territories.", place=territory.full_name))
-    return territory
+    unknown = _("Choose the %(what)s from the list of provinces, cities and counties.", what=what)
+    return territory_in_reach(actor, code, unknown=unknown)
 
 
 def _clean_profile(company_name, uscc, contact_phone) -> tuple[str, str | None, str | None]:
@@ -125,7 +115,7 @@ def may_open_from(lead: Lead, actor) -> bool:
     return (
         actor.role in (Role.REP, Role.MANAGER, Role.ADMIN)
         and lead.state == "applied"
-        and _in_reach(actor, lead.territory)
+        and covers(actor, lead.territory_code)
         and open_case_of(lead) is None
     )
 
@@ -249,8 +239,7 @@ def remove_line(case: ScreeningCase, actor, *, line_id) -> None:
     line = next((item for item in case.lines if str(item.id) == str(line_id)), None)
     if line is None:
         raise BusinessError(_("That line is no longer on the case."))
-    if actor.role == Role.REP and not _in_reach(actor, line.territory):
-        raise BusinessError(_("%(place)s is outside your territories.", place=line.territory.full_name))
+    territory_in_reach(actor, line.territory_code)
     case.lines.remove(line)
     db.session.flush()
 

@@ -48,6 +48,7 @@ APPROVAL_GATES = (
     Guard(_gate("score_passes"), _l("The scorecard is incomplete or below the pass mark.")),
     Guard(_gate("no_exclusive_clash"), _l("A product and territory asked for clashes with an exclusive agreement.")),
     Guard(_gate("not_submitter"), _l("The person who submitted the case cannot approve it.")),
+    Guard(_gate("lines_in_reach"), _l("A territory asked for lies outside your territories.")),
 )
 KEY_REGION_FIRST = Guard(
     _gate("manager_may_decide"),

@@ -40,7 +40,7 @@ def grants_of(app, agreement_id: int) -> set[tuple[int, str, bool]]:
 @pytest.fixture
 def newcomer(factory, products):
     """Another company's draft, holding only the other product somewhere else (so that it clashes with nothing)."""
-    return factory.draft([(products["阿莫西林胶囊"], "110101", False)], name="后来医药有限公司")
+    return factory.draft([(products["阿莫西林胶囊"], "440106", False)], name="后来医药有限公司")
 
 
 CASES = [

@@ -17,8 +17,8 @@ from tests.helpers import csrf_token, login
 def test_concurrent_exclusive_grants_one_wins(app, factory, people, products, make_user, rounds):
     for round_ in range(rounds):
         county = ("440303", "440304", "440306")[round_]
-        first = factory.draft([(products["阿莫西林胶囊"], "110101", False)])
-        second = factory.draft([(products["阿莫西林胶囊"], "110102", False)])
+        first = factory.draft([(products["阿莫西林胶囊"], "440106", False)])
+        second = factory.draft([(products["阿莫西林胶囊"], "440104", False)])
         clients = []
         for made in (first, second):
             client = app.test_client()

@@ -121,11 +121,12 @@ def build_world(app, users) -> dict:
         ):
             db.session.execute(update(Territory).where(Territory.code == code).values(market_tier=tier))
         db.session.commit()
-    boss = users["boss"].id
-    a = gen_campaign(app, boss, channel=Channel.ADVERTISING, cost="12000")
-    b = gen_campaign(app, boss, channel=Channel.TRADE_SHOW, cost="9000.00")
+    boss, admin = users["boss"].id, users["admin"].id
+    # Nationwide campaigns are kept by an administrator; the boss covers 广东 and 浙江 campaigns.
+    a = gen_campaign(app, admin, channel=Channel.ADVERTISING, cost="12000")
+    b = gen_campaign(app, admin, channel=Channel.TRADE_SHOW, cost="9000.00")
     c = gen_campaign(app, boss, channel=Channel.WEB, cost="500", tier=MarketTier.TIER2, territories=["440000"])
-    d = gen_campaign(app, boss, channel=Channel.REFERRAL)
+    d = gen_campaign(app, admin, channel=Channel.REFERRAL)
     gen_campaign(app, boss, channel=Channel.CONFERENCE, cost="800", territories=["330000"])  # 浙江 only
     leads = {
         "L1": drive_lead(app, boss, a, "440305", "won"),
@@ -248,7 +249,7 @@ def test_comparison_costs_a_fixed_number_of_queries(app, users, world):
         services.compare_campaigns(db.session.get(User, users["admin"].id))
     few = len(statements)
     for _ in range(3):
-        gen_campaign(app, users["boss"].id, channel=Channel.OUTPOST, cost="100")
+        gen_campaign(app, users["admin"].id, channel=Channel.OUTPOST, cost="100")
     drive_lead(app, users["boss"].id, world["campaigns"]["A"], "440604", "contacted")
     with counted_queries(app) as statements, app.test_request_context():
         services.compare_campaigns(db.session.get(User, users["admin"].id))
@@ -361,7 +362,8 @@ def test_service_refuses_negative_and_garbled_amounts(app, users):
     [("admin", 200, 200), ("manager", 200, 200), ("rep", 200, 403), ("service", 200, 403)],
 )
 def test_campaign_access_per_role(app, users, client, role, read, write):
-    campaign = gen_campaign(app, users["admin"].id, name="可见活动")
+    # A 广东 campaign: the 广东 manager keeps it (a nationwide one is the admin's, see test_write_reach).
+    campaign = gen_campaign(app, users["admin"].id, name="可见活动", territories=["440000"])
     login(client, users[role])
     assert client.get("/leads/campaigns/").status_code == read
     assert client.get(f"/leads/campaigns/{campaign}").status_code == read

@@ -55,7 +55,7 @@ EXPECTED_SLA = {
     "recommended": 2 * WORKING_DAY,
     "approved": 10 * WORKING_DAY,
 }
-LICENCES, SCORECARD, CLASH, FOUR_EYES = APPROVAL_GATES
+LICENCES, SCORECARD, CLASH, FOUR_EYES, IN_REACH = APPROVAL_GATES
 
 
 def _history(case_id: int) -> list[WorkflowHistory]:
@@ -325,7 +325,13 @@ def test_every_gate_passes_and_the_report_says_so(app, people, drive_case):
     case_id = drive_case("reviewing")
     with app.app_context():
         results = gates.report(get_case(case_id), user(people, Role.MANAGER))
-        assert [r.name for r in results] == ["licences_valid", "score_passes", "no_exclusive_clash", "not_submitter"]
+        assert [r.name for r in results] == [
+            "licences_valid",
+            "score_passes",
+            "no_exclusive_clash",
+            "not_submitter",
+            "lines_in_reach",
+        ]
         assert all(r.passed for r in results)
 
 
