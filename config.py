@@ -49,10 +49,14 @@ class Config:
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
-    # Login throttling (counted in the database, so it holds across workers and hosts).
+    # Login throttling (counted in the database, so it holds across workers and hosts; see
+    # crm.auth.services.authenticate). An account is locked for the window after its failures;
+    # an address is not locked but paced: past its failures, it waits between password checks,
+    # 1 s doubling per further failure up to LOGIN_MAX_DELAY_SECONDS.
     LOGIN_WINDOW_MINUTES = int(os.environ.get("LOGIN_WINDOW_MINUTES", "15"))
     LOGIN_MAX_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ACCOUNT", "5"))
     LOGIN_MAX_FAILURES_PER_IP = int(os.environ.get("LOGIN_MAX_FAILURES_PER_IP", "20"))
+    LOGIN_MAX_DELAY_SECONDS = int(os.environ.get("LOGIN_MAX_DELAY_SECONDS", "60"))
     # Number of reverse proxies in front of the app whose X-Forwarded-For we trust.
     PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0"))
 

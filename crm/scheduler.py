@@ -16,7 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 from sqlalchemy import delete
 
-from crm.auth.models import LoginFailure, UserSession
+from crm.auth.models import LoginAddressWait, LoginFailure, UserSession
 from crm.common.time import utcnow
 from crm.extensions import db
 
@@ -24,10 +24,12 @@ log = logging.getLogger(__name__)
 
 
 def prune_security_tables() -> str | None:
-    """Delete expired sign-in sessions and login failures older than a day. Idempotent."""
+    """Delete expired sign-in sessions, and login failures and address waits older than a day. Idempotent."""
     now = utcnow()
     sessions = db.session.execute(delete(UserSession).where(UserSession.expires_at <= now)).rowcount
     failures = db.session.execute(delete(LoginFailure).where(LoginFailure.at < now - timedelta(days=1))).rowcount
+    # A wait a day past is long over: the address's failures that set it have been pruned too.
+    db.session.execute(delete(LoginAddressWait).where(LoginAddressWait.next_check_at < now - timedelta(days=1)))
     db.session.commit()
     return f"{sessions} expired sessions, {failures} old login failures removed" if sessions or failures else None
 

@@ -2,7 +2,8 @@
 
 The failure count and the sign-in sessions live in the database, not in process
 memory, so what one process learns the other must honour: a guesser who spreads
-attempts over several hosts behind a load balancer is still stopped, and a cookie
+attempts over several hosts behind a load balancer is still stopped (and, behind
+an office's one address, keeps no colleague out on either host), and a cookie
 kept from before a sign-out opens nothing on any host.
 
 Both servers use the suite's own database (the ``app`` fixture's: the SQLite file
@@ -18,13 +19,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from crm.access.roles import Role
-from crm.auth.models import AuditEvent
+from crm.auth.models import AuditEvent, LoginAddressWait
+from crm.common.time import utcnow
 from crm.extensions import db
 from tests import servers as servers_module
 from tests.helpers import PASSWORD, gen_user
@@ -156,6 +159,37 @@ def test_throttle_holds_across_processes(app, servers):
         response = colleague.login(bystander.username, PASSWORD)
         assert (response.status, response.location) == (302, "/")
         assert colleague.is_signed_in()
+
+
+def _alert(response: Response) -> str:
+    match = re.search(r'role="alert">([^<]*)<', response.body)
+    return match.group(1) if match else ""
+
+
+def test_a_guesser_on_one_process_keeps_no_colleague_out_on_the_other(app, servers):
+    """One address (an office's NAT), two hosts: the guesser is paced on both, the colleague gets in on either."""
+    allowance = app.config["LOGIN_MAX_FAILURES_PER_IP"]
+    colleague = gen_user(app, Role.REP, territories=["440300"])
+    a, b = (Browser(server.url) for server in servers)
+    for attempt in range(allowance + 1):  # made-up names; the last takes the check the allowance leaves
+        assert "用户名或密码错误" in _alert(a.login(f"nobody{attempt}", "guess-123456")), f"attempt {attempt + 1}"
+    # Time is moved in the database, not slept through: the address's next check is ten minutes away.
+    with app.app_context():
+        db.session.execute(update(LoginAddressWait).values(next_check_at=utcnow() + timedelta(minutes=10)))
+        db.session.commit()
+
+    # The other process knows: the guesser waits there too, and its password is not checked.
+    refused = _alert(b.login("nobody-else", "guess-123456"))
+    assert re.fullmatch(r"您所在网络的登录失败次数过多，请等待 \d+ 秒后再试。", refused)
+    assert _audit_count(app, "login_throttled", "nobody-else") == 1
+    assert _audit_count(app, "login_failed", "nobody-else") == 0
+
+    # The colleague, whose account nobody has guessed at, signs in at once on either process.
+    for server in servers:
+        office = Browser(server.url)
+        response = office.login(colleague.username, PASSWORD)
+        assert (response.status, response.location) == (302, "/")
+        assert office.is_signed_in()
 
 
 @pytest.mark.parametrize("remember", [False, True], ids=["session-cookie", "remember-me"])

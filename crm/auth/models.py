@@ -114,6 +114,19 @@ class LoginFailure(db.Model):
     )
 
 
+class LoginAddressWait(db.Model):
+    """When an address with too many recent failures may next have a password checked.
+
+    One row per such address, taken by a single conditional UPDATE (or INSERT), so
+    that two workers cannot both take the same check (see crm.auth.services).
+    """
+
+    __tablename__ = "login_address_waits"
+
+    ip: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_check_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class AuditEvent(db.Model):
     """Security log (OWASP ASVS V16): append-only; rows are never updated or deleted."""
 

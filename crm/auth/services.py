@@ -6,16 +6,20 @@ Services flush and return; the request that called them commits.
 from __future__ import annotations
 
 import json
+import math
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 
 from flask import current_app, request
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, delete, func, select
+from flask_babel import ngettext
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 
-from crm.auth.models import AuditEvent, LoginFailure, User, UserSession
+from crm.auth.models import AuditEvent, LoginAddressWait, LoginFailure, User, UserSession
 from crm.auth.passwords import hash_password, needs_rehash, verify_password
 from crm.common.errors import BusinessError
 from crm.common.time import utcnow
@@ -24,7 +28,7 @@ from crm.notify.services import remember_unread_count, unread_count_of
 
 
 class LoginThrottled(BusinessError):
-    """Too many recent failures for this account or this address."""
+    """The account is locked for the window, or the address must wait before its next password check."""
 
 
 class BadCredentials(BusinessError):
@@ -54,18 +58,10 @@ def record_audit(event: str, *, user: User | None = None, username: str | None =
     )
 
 
-def _recent_failures(column, value) -> int:
-    since = utcnow() - timedelta(minutes=current_app.config["LOGIN_WINDOW_MINUTES"])
+def _recent_failures(now: datetime, *conditions) -> int:
+    since = now - timedelta(minutes=current_app.config["LOGIN_WINDOW_MINUTES"])
     return db.session.scalar(
-        select(func.count()).select_from(LoginFailure).where(column == value, LoginFailure.at >= since)
-    )
-
-
-def is_throttled(username: str, ip: str) -> bool:
-    cfg = current_app.config
-    return (
-        _recent_failures(LoginFailure.username, username) >= cfg["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
-        or _recent_failures(LoginFailure.ip, ip) >= cfg["LOGIN_MAX_FAILURES_PER_IP"]
+        select(func.count()).select_from(LoginFailure).where(*conditions, LoginFailure.at >= since)
     )
 
 
@@ -73,27 +69,130 @@ def normalize_username(username: str) -> str:
     return (username or "").strip().lower()
 
 
-def authenticate(username: str, password: str) -> User:
+def _account_locked(username: str, now: datetime) -> bool:
+    limit = current_app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
+    return _recent_failures(now, LoginFailure.username == username) >= limit
+
+
+def address_delay(failures: int) -> int:
+    """Seconds an address waits between password checks with ``failures`` in the window.
+
+    Nothing below LOGIN_MAX_FAILURES_PER_IP; then 1 s, doubling with each further
+    failure, up to LOGIN_MAX_DELAY_SECONDS.
+    """
+    cfg = current_app.config
+    excess = failures - cfg["LOGIN_MAX_FAILURES_PER_IP"]
+    if excess < 0:
+        return 0
+    return min(2 ** min(excess, 30), cfg["LOGIN_MAX_DELAY_SECONDS"])
+
+
+def _insert_ignoring_duplicates(table):
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing(index_elements=["ip"])
+
+
+def _take_address_check(ip: str, now: datetime, delay: int) -> datetime | None:
+    """Take the address's next password check: None if taken, else the instant it is free again.
+
+    Taking it moves it ``delay`` seconds on, in one conditional statement, so of
+    two workers (or a guesser's parallel requests) only one takes each check; on
+    PostgreSQL the second UPDATE waits for the first to commit and then matches
+    nothing. Most refusals only read.
+    """
+    table = LoginAddressWait.__table__
+    opens_at = db.session.scalar(select(table.c.next_check_at).where(table.c.ip == ip))
+    if opens_at is not None and opens_at > now:
+        return opens_at
+    moved_on = now + timedelta(seconds=delay)
+    if opens_at is None:
+        statement = _insert_ignoring_duplicates(table).values(ip=ip, next_check_at=moved_on)
+    else:
+        statement = update(table).where(table.c.ip == ip, table.c.next_check_at <= now).values(next_check_at=moved_on)
+    # RETURNING rather than rowcount: psycopg reports no rowcount for an INSERT … ON CONFLICT DO NOTHING.
+    if db.session.execute(statement.returning(table.c.ip)).first() is not None:
+        return None
+    return db.session.scalar(select(table.c.next_check_at).where(table.c.ip == ip))  # another worker took it
+
+
+def _first_try_from(user: User | None, ip: str, now: datetime) -> bool:
+    """An active account that has not failed from this address in the window."""
+    if user is None or not user.active:
+        return False
+    return _recent_failures(now, LoginFailure.username == user.username, LoginFailure.ip == ip) == 0
+
+
+def _address_must_wait(opens_at: datetime, now: datetime) -> LoginThrottled:
+    seconds = max(1, math.ceil((opens_at - now).total_seconds()))
+    return LoginThrottled(
+        ngettext(
+            "Many sign-ins from your network have failed. Wait %(num)d second and try again.",
+            "Many sign-ins from your network have failed. Wait %(num)d seconds and try again.",
+            seconds,
+        )
+    )
+
+
+def authenticate(username: str, password: str, *, now: datetime | None = None) -> User:
     """Check a username and password, counting failures in the database.
 
-    The count lives in the database, not in process memory, so the limit holds
-    across gunicorn workers and hosts. Throttled attempts are refused before the
-    password is checked, so that guessing cannot continue while locked.
+    The counts live in the database, not in process memory, so the limits hold
+    across gunicorn workers and hosts. Two rules, after OWASP's Authentication
+    Cheat Sheet ("the counter of failed logins should be associated with the
+    account itself, rather than the source IP address"; a lockout must not become
+    a way to deny service to others):
+
+    - **Per account**: LOGIN_MAX_FAILURES_PER_ACCOUNT failures for a username in
+      the window lock it for the window, from every address; even the right
+      password is refused, unchecked, so guessing cannot go on while locked.
+    - **Per address, a pace and not a lock**: offices sign in from behind one NAT
+      or proxy, so locking an address locked out every colleague of one guesser.
+      Past LOGIN_MAX_FAILURES_PER_IP failures in the window the address must wait
+      between password checks (:func:`address_delay`: 1 s, doubling per further
+      failure, at most LOGIN_MAX_DELAY_SECONDS). A try inside the wait is answered
+      "wait N seconds" without its password being checked or counted, with one
+      exception that keeps the office open: an active account that has not failed
+      from this address in the window is checked at once. Each account thus gets
+      one unpaced guess per window from the address, which the guesser cannot aim
+      (a wrong password there, or an unknown name, is answered exactly like any
+      try inside the wait, after a password hash of the same cost). The price: a
+      colleague who has mistyped, or whose name the guesser has tried, waits for
+      the address's turn like the guesser (who, hammering, may take each turn
+      first); to keep one person out a guesser must aim at their name, which the
+      account lock already allows.
+
+    Time is ``now`` when given (tests), else the clock.
     """
+    now = now or utcnow()
     username = normalize_username(username)
     ip = client_ip()
-    window = current_app.config["LOGIN_WINDOW_MINUTES"]
-    if is_throttled(username, ip):
-        record_audit("login_throttled", username=username)
-        raise LoginThrottled(_("Too many failed sign-ins. Wait %(minutes)d minutes and try again.", minutes=window))
+    if _account_locked(username, now):
+        record_audit("login_throttled", username=username, reason="account")
+        raise LoginThrottled(
+            _(
+                "Too many failed sign-ins for this username. Wait %(minutes)d minutes and try again.",
+                minutes=current_app.config["LOGIN_WINDOW_MINUTES"],
+            )
+        )
     user = db.session.scalar(select(User).where(User.username == username))
+    address_failures = _recent_failures(now, LoginFailure.ip == ip)
+    opens_at = None  # None: this try may have its password checked now
+    if address_failures >= current_app.config["LOGIN_MAX_FAILURES_PER_IP"]:
+        opens_at = _take_address_check(ip, now, address_delay(address_failures))
+    if opens_at is not None and not _first_try_from(user, ip, now):
+        verify_password(None, password)  # as long as a real check: the time does not tell which names exist
+        record_audit("login_throttled", username=username, reason="address")
+        raise _address_must_wait(opens_at, now)
     if not verify_password(user.password_hash if user else None, password) or not (user and user.active):
-        db.session.add(LoginFailure(username=username, ip=ip))
+        db.session.add(LoginFailure(username=username, ip=ip, at=now))
         record_audit("login_failed", user=user, username=username, reason="inactive" if user else "bad_password")
+        if opens_at is not None:
+            raise _address_must_wait(opens_at, now)  # the answer of every other try inside the wait
         raise BadCredentials(_("Wrong username or password, or the account is deactivated."))
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    # A success clears the account's counter (the per-IP counter stays).
+    # A success clears the account's counter (the address keeps the failures of other names).
     db.session.execute(delete(LoginFailure).where(LoginFailure.username == username))
     return user
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
@@ -9,16 +7,10 @@ from flask_login import current_user, login_required, login_user, logout_user
 from crm.auth import services
 from crm.auth.forms import ChangePasswordForm, LoginForm
 from crm.common.errors import BusinessError
+from crm.common.urls import safe_next
 from crm.extensions import db
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
-
-
-def _safe_next(target: str | None) -> str:
-    """Only follow ``next`` to a path on this site (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return url_for("main.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -33,7 +25,7 @@ def login():
             db.session.commit()  # keep the failure count and the audit row
             flash(error.message, "danger")
             return render_template("auth/login.html", form=form), 200
-        next_url = _safe_next(request.args.get("next"))
+        next_url = safe_next(request.args.get("next"), url_for("main.index"))
         locale = session.get("locale")
         session.clear()  # a new session on sign-in (no fixation)
         services.start_session(user, remember=form.remember.data)

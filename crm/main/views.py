@@ -4,6 +4,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from flask_login import current_user, login_required
 from sqlalchemy import text
 
+from crm.common.urls import safe_next
 from crm.extensions import db
 from crm.main.services import home_summary
 
@@ -25,10 +26,7 @@ def set_language():
         if current_user.is_authenticated:
             current_user.locale = locale
             db.session.commit()
-    target = request.form.get("next") or ""
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("main.index")
-    return redirect(target)
+    return redirect(safe_next(request.form.get("next"), url_for("main.index")))
 
 
 @bp.route("/healthz")

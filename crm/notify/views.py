@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from crm.common.pagination import paginate
+from crm.common.urls import safe_next
 from crm.extensions import db
 from crm.notify import services
 from crm.notify.rendering import inbox_entries
@@ -28,13 +27,6 @@ def unread_notifications() -> int:
     if "notify_unread" not in g:
         g.notify_unread = services.unread_count(current_user.id)
     return g.notify_unread
-
-
-def _back_to(target: str | None) -> str:
-    """Only follow ``next`` to a path on this site (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return url_for("notify.index")
 
 
 @bp.route("")
@@ -60,7 +52,7 @@ def mark_read():
     if not services.mark_read(current_user.id, notification_id):
         abort(404)
     db.session.commit()
-    return redirect(_back_to(request.form.get("next")), code=303)
+    return redirect(safe_next(request.form.get("next"), url_for("notify.index")), code=303)
 
 
 @bp.route("/read-all", methods=["POST"])
