@@ -28,6 +28,8 @@ from __future__ import annotations
 from flask import Flask, has_request_context, request
 from psycopg.pq import TransactionStatus
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -104,3 +106,15 @@ def _configure_postgresql(engine: Engine) -> None:
             rollback(dbapi_connection)
 
     dialect.do_rollback = do_rollback
+
+
+def insert_ignoring_duplicates(table, *, keys: list[str]):
+    """``INSERT … ON CONFLICT (keys) DO NOTHING`` in the current database's dialect.
+
+    Two workers recording the same fact at the same moment (a sign-in wait, an alert
+    already sent) both succeed; the second writes nothing.
+    """
+    from crm.extensions import db  # crm.extensions builds the engine this module configures
+
+    insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing(index_elements=keys)

@@ -15,14 +15,13 @@ from flask import current_app, request
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 
 from crm.auth.models import AuditEvent, LoginAddressWait, LoginFailure, User, UserSession
 from crm.auth.passwords import hash_password, needs_rehash, verify_password
 from crm.common.errors import BusinessError
 from crm.common.time import utcnow
+from crm.db import insert_ignoring_duplicates
 from crm.extensions import db
 from crm.notify.services import remember_unread_count, unread_count_of
 
@@ -87,12 +86,6 @@ def address_delay(failures: int) -> int:
     return min(2 ** min(excess, 30), cfg["LOGIN_MAX_DELAY_SECONDS"])
 
 
-def _insert_ignoring_duplicates(table):
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    return insert(table).on_conflict_do_nothing(index_elements=["ip"])
-
-
 def _take_address_check(ip: str, now: datetime, delay: int) -> datetime | None:
     """Take the address's next password check: None if taken, else the instant it is free again.
 
@@ -107,7 +100,7 @@ def _take_address_check(ip: str, now: datetime, delay: int) -> datetime | None:
         return opens_at
     moved_on = now + timedelta(seconds=delay)
     if opens_at is None:
-        statement = _insert_ignoring_duplicates(table).values(ip=ip, next_check_at=moved_on)
+        statement = insert_ignoring_duplicates(table, keys=["ip"]).values(ip=ip, next_check_at=moved_on)
     else:
         statement = update(table).where(table.c.ip == ip, table.c.next_check_at <= now).values(next_check_at=moved_on)
     # RETURNING rather than rowcount: psycopg reports no rowcount for an INSERT … ON CONFLICT DO NOTHING.

@@ -285,3 +285,19 @@ class Script(db.Model):
     product = relationship("Product")
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class DuplicateAlert(db.Model):
+    """The managers of a lead were told that ``user``, who may not see it, entered a look-alike.
+
+    A duplicate warning outside the user's territories names nothing (no id, state or
+    matching field: a rep could probe phone numbers with it); the managers who cover
+    the existing lead are told instead, once per (lead, user) pair, so that a rep
+    retrying the same company does not flood their inbox.
+    """
+
+    __tablename__ = "duplicate_alerts"
+
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

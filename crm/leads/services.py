@@ -6,6 +6,7 @@ return; the caller (a view, the importer, the CLI) commits.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -16,14 +17,15 @@ from pypinyin import Style, lazy_pinyin
 from sqlalchemy import func, or_, select
 
 from crm.access.roles import Role
-from crm.access.scoping import territory_in_reach
+from crm.access.scoping import scoped, territory_in_reach
 from crm.auth.models import User, user_territories
 from crm.common.errors import BusinessError
 from crm.common.phones import format_phone, normalize_phone
 from crm.common.time import utcnow
 from crm.common.validators import normalize_uscc
+from crm.db import insert_ignoring_duplicates
 from crm.extensions import db
-from crm.leads.models import Campaign, ContactPhone, DistributorKind, Lead, LeadContact
+from crm.leads.models import Campaign, ContactPhone, DistributorKind, DuplicateAlert, Lead, LeadContact
 from crm.products.models import Product
 from crm.territories.models import Territory, code_range
 from crm.workflow import engine
@@ -65,7 +67,8 @@ class Duplicate:
     lead_id: int
     company_name: str
     state: str
-    reasons: list[str]
+    reasons: list[str]  # in the current language, for the page
+    fields: list[str] = field(default_factory=list)  # "uscc", "phone", "company_name": for the notification
 
 
 def clean_phones(raw_phones: list[str]) -> list[str]:
@@ -93,28 +96,37 @@ def find_duplicates(
     """Existing leads that look like the same company: same USCC, same phone, or same name key."""
     found: dict[int, Duplicate] = {}
 
-    def add(rows, reason):
+    def add(rows, matched, reason):
         for lead_id, name, state in rows:
             if lead_id == exclude_id:
                 continue
             entry = found.setdefault(lead_id, Duplicate(lead_id, name, state, []))
-            if reason not in entry.reasons:
+            if matched not in entry.fields:
+                entry.fields.append(matched)
                 entry.reasons.append(reason)
 
     columns = (Lead.id, Lead.company_name, Lead._state)
     not_merged = Lead._state != "merged"
     if uscc:
-        add(db.session.execute(select(*columns).where(Lead.uscc == uscc, not_merged)).all(), _("same credit code"))
+        add(
+            db.session.execute(select(*columns).where(Lead.uscc == uscc, not_merged)).all(),
+            "uscc",
+            _("same credit code"),
+        )
     if phones:
         rows = db.session.execute(
             select(*columns)
             .join(ContactPhone, ContactPhone.lead_id == Lead.id)
             .where(ContactPhone.e164.in_(list(phones)), not_merged)
         ).all()
-        add(rows, _("same phone number"))
+        add(rows, "phone", _("same phone number"))
     key = company_name_key(company_name or "")
     if key:
-        add(db.session.execute(select(*columns).where(Lead.name_key == key, not_merged)).all(), _("same company name"))
+        add(
+            db.session.execute(select(*columns).where(Lead.name_key == key, not_merged)).all(),
+            "company_name",
+            _("same company name"),
+        )
     return sorted(found.values(), key=lambda d: d.lead_id)
 
 
@@ -122,10 +134,77 @@ class DuplicateLead(BusinessError):
     """The new lead looks like existing ones; the user may look at them or create it anyway."""
 
     def __init__(self, duplicates: list[Duplicate]):
-        super().__init__(
-            _("This lead looks like %(n)d existing lead(s). Check them before creating it.", n=len(duplicates))
-        )
+        super().__init__(_("This lead looks like a lead that already exists. Check before creating it."))
         self.duplicates = duplicates
+
+
+@dataclass(frozen=True)
+class DuplicateWarning:
+    """What the user is shown of the look-alikes of what they typed."""
+
+    visible: list[Duplicate]  # leads the user may open: named, with state and matching fields
+    elsewhere: bool  # some lie outside the user's territories: said, nothing more
+
+
+def warn_of_duplicates(duplicates: list[Duplicate], actor) -> DuplicateWarning:
+    """Split look-alikes by the user's reach, and tell the managers of the others.
+
+    Out of reach the user learns only that a look-alike exists: an id, a state or
+    which field matched would let a rep probe other territories' phone numbers.
+    The managers who cover each such lead (the administrators where nobody does)
+    are told who entered it, once per (lead, user) pair. Flushes; the caller commits.
+    """
+    ids = [d.lead_id for d in duplicates]
+    visible_ids = set(db.session.scalars(scoped(Lead, actor).with_only_columns(Lead.id).where(Lead.id.in_(ids))))
+    hidden = [d for d in duplicates if d.lead_id not in visible_ids]
+    if hidden:
+        _tell_managers(hidden, actor)
+    return DuplicateWarning([d for d in duplicates if d.lead_id in visible_ids], bool(hidden))
+
+
+def _tell_managers(hidden: list[Duplicate], actor) -> None:
+    from crm.notify.models import NotificationKind
+    from crm.notify.services import queue_many
+
+    already = set(
+        db.session.scalars(
+            select(DuplicateAlert.lead_id).where(
+                DuplicateAlert.user_id == actor.id, DuplicateAlert.lead_id.in_([d.lead_id for d in hidden])
+            )
+        )
+    )
+    fresh = [d for d in hidden if d.lead_id not in already]
+    if not fresh:
+        return
+    table = DuplicateAlert.__table__
+    now = utcnow()
+    rows = []
+    for duplicate in fresh:
+        taken = db.session.execute(
+            insert_ignoring_duplicates(table, keys=["lead_id", "user_id"])
+            .values(lead_id=duplicate.lead_id, user_id=actor.id, at=now)
+            .returning(table.c.lead_id)
+        ).first()
+        if taken is None:  # another request told them a moment ago
+            continue
+        territory = db.session.scalar(select(Lead.territory_code).where(Lead.id == duplicate.lead_id))
+        managers = {uid for uid, _level in coverers(territory, Role.MANAGER)} or set(
+            db.session.scalars(select(User.id).where(User.role == Role.ADMIN, User.active.is_(True)))
+        )
+        facts = json.dumps({"user": actor.display_name, "fields": duplicate.fields}, ensure_ascii=False)
+        rows += [
+            {
+                "user_id": manager_id,
+                "kind": NotificationKind.DUPLICATE_ELSEWHERE,
+                "workflow": "lead",
+                "record_id": duplicate.lead_id,
+                "state": duplicate.state,
+                "message": facts,
+            }
+            for manager_id in sorted(managers)
+            if manager_id != actor.id
+        ]
+    queue_many(rows)
 
 
 def coverers(territory_code: str, role: Role) -> list[tuple[int, int]]:

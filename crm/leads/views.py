@@ -50,7 +50,7 @@ def new():
     """Enter a lead; a look-alike of existing leads is shown to the user, who may create it anyway."""
     form = LeadForm()
     _lead_form_choices(form)
-    duplicates = []
+    warning = None
     if form.validate_on_submit():
         contacts = [
             services.ContactInput(
@@ -78,7 +78,8 @@ def new():
             )
         except services.DuplicateLead as found:
             db.session.rollback()
-            duplicates = _visible_duplicates(found.duplicates)
+            warning = services.warn_of_duplicates(found.duplicates, current_user)
+            db.session.commit()  # the managers told of look-alikes out of reach stay told
             flash(found.message, "warning")
         except BusinessError as error:
             db.session.rollback()
@@ -87,7 +88,9 @@ def new():
             db.session.commit()
             flash(_("Lead %(name)s created.", name=lead.company_name), "success")
             return redirect(url_for("leads.detail", lead_id=lead.id), code=303)
-    return render_template("leads/form.html", form=form, duplicates=duplicates, max_contacts=MAX_CONTACTS)
+    return render_template(
+        "leads/form.html", form=form, warning=warning, machine=LEAD_MACHINE, max_contacts=MAX_CONTACTS
+    )
 
 
 def _lead_form_choices(form: LeadForm) -> None:
@@ -98,29 +101,6 @@ def _lead_form_choices(form: LeadForm) -> None:
     form.campaign_id.choices = [(c.id, f"{c.name} · {c.channel.label}") for c in campaigns]
     products = db.session.scalars(select(Product).where(Product.active.is_(True)).order_by(Product.name)).all()
     form.product_ids.choices = [(p.id, p.name) for p in products]
-
-
-@dataclass(frozen=True)
-class DuplicateView:
-    lead_id: int
-    company_name: str | None  # None: outside the user's territories, so not named
-    state_label: str
-    reasons: list[str]
-
-
-def _visible_duplicates(duplicates) -> list[DuplicateView]:
-    """The look-alikes, named and linked only where the user may see them."""
-    ids = [d.lead_id for d in duplicates]
-    visible = set(db.session.scalars(scoped(Lead, current_user).with_only_columns(Lead.id).where(Lead.id.in_(ids))))
-    return [
-        DuplicateView(
-            d.lead_id,
-            d.company_name if d.lead_id in visible else None,
-            LEAD_MACHINE.state(d.state).label,
-            d.reasons,
-        )
-        for d in duplicates
-    ]
 
 
 # -- the lead page -----------------------------------------------------------------

@@ -20,6 +20,9 @@ class NotificationKind:
     # The licence watch (crm.distributors.licences): ``message`` holds the licence's facts as JSON.
     LICENCE_EXPIRING = "licence_expiring"
     LICENCE_EXPIRED = "licence_expired"
+    # Someone outside the lead's territories entered a look-alike (crm.leads.services.warn_of_duplicates):
+    # ``message`` holds who and why as JSON.
+    DUPLICATE_ELSEWHERE = "lead_duplicate_elsewhere"
 
 
 class Notification(db.Model):

@@ -115,6 +115,8 @@ def notification_text(note: Notification, facts: RecordFacts | None) -> str:
         text = _("%(record)s went back to the lead pool: nobody touched it for too long", record=record)
     elif note.kind in (NotificationKind.LICENCE_EXPIRING, NotificationKind.LICENCE_EXPIRED):
         return licence_text(note, record)
+    elif note.kind == NotificationKind.DUPLICATE_ELSEWHERE:
+        return duplicate_text(note, record)
     else:
         text = record
     if note.message:  # the comment the actor wrote; a dash reads the same in both languages
@@ -149,6 +151,27 @@ def licence_text(note: Notification, record: str) -> str:
         document=document,
         company=company,
         date=expires_on,
+    )
+
+
+def duplicate_text(note: Notification, record: str) -> str:
+    """Who, outside the lead's territories, entered a look-alike of it; ``message`` is JSON."""
+    reasons = {
+        "uscc": _("same credit code"),
+        "phone": _("same phone number"),
+        "company_name": _("same company name"),
+    }
+    try:
+        facts = json.loads(note.message or "")
+        user = str(facts["user"])
+        matched = _(", ").join(str(reasons[f]) for f in facts.get("fields", []) if f in reasons)
+    except (ValueError, KeyError, TypeError):
+        return record
+    return _(
+        "%(record)s: %(user)s, outside its territories, entered a company that looks like it (%(matched)s)",
+        record=record,
+        user=user,
+        matched=matched or "—",
     )
 
 

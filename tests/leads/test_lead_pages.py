@@ -187,13 +187,62 @@ def test_a_look_alike_is_shown_with_its_reasons_then_created_anyway(app, people)
     assert lead_count(app) == 2
 
 
-def test_a_look_alike_outside_the_territories_is_not_named(app, people):
-    gen_lead(app, people["admin"].id, name="北京同仁医药有限公司", territory="110101")
+def duplicate_alerts(app) -> list[tuple[int, int]]:
+    """(reader, lead) of every "look-alike entered elsewhere" notification."""
+    with app.app_context():
+        rows = db.session.execute(
+            select(Notification.user_id, Notification.record_id).where(Notification.kind == "lead_duplicate_elsewhere")
+        )
+        return sorted(tuple(r) for r in rows)
+
+
+def test_a_look_alike_outside_the_territories_says_nothing_about_it_and_its_managers_are_told(app, people, make_user):
+    beijing = [make_user(Role.MANAGER, territories=["110000"]) for _ in range(2)]
+    existing = gen_lead(
+        app,
+        people["admin"].id,
+        name="北京同仁医药有限公司",
+        territory="110101",
+        phones=["13800138000"],
+        events=["contact", "show_intent", "apply"],
+        event_actor_id=people["beijing_rep"].id,
+    )
     campaign = gen_campaign(app)
     client = signed_in(app, people["rep"])
-    page = text(send(client, "/leads/new", lead_form(campaign, company_name="北京同仁医药有限公司")))
-    assert "data-duplicate=" in page
-    assert "北京同仁医药有限公司</a>" not in page
+    probe = lead_form(campaign, company_name="北京同仁医药有限公司")  # same name and phone as the 北京 lead
+    response = send(client, "/leads/new", probe)
+    assert response.status_code == 200
+    page = text(response)
+    assert 'data-testid="duplicate-elsewhere"' in page
+    assert "data-duplicate=" not in page
+    assert f"#{existing}" not in page
+    assert f"/leads/{existing}" not in page
+    for detail in ("Applied", "已申请", "same phone number", "电话相同", "same company name", "公司名称相同"):
+        assert detail not in page, detail
+    assert 'name="allow_duplicate"' in page
+    assert lead_count(app) == 1
+    assert duplicate_alerts(app) == sorted((m.id, existing) for m in beijing)
+
+    # The same rep trying again tells nobody twice; another rep's probe is a new pair.
+    send(client, "/leads/new", probe)
+    assert duplicate_alerts(app) == sorted((m.id, existing) for m in beijing)
+    send(signed_in(app, people["guangzhou_rep"]), "/leads/new", {**probe, "territory_code": "440104"})
+    assert duplicate_alerts(app) == sorted([(m.id, existing) for m in beijing] * 2)
+
+    # The 北京 manager reads who entered it and what matched, in their own inbox.
+    inbox = text(signed_in(app, beijing[0]).get("/notifications"))
+    with app.app_context():
+        rep_name = db.session.get(User, people["rep"].id).display_name
+    assert rep_name in inbox
+    assert "电话相同" in inbox
+    assert "公司名称相同" in inbox
+
+
+def test_a_look_alike_nobody_manages_is_told_to_the_administrators(app, people):
+    existing = gen_lead(app, people["admin"].id, name="上海无人医药有限公司", territory="310101")
+    campaign = gen_campaign(app)
+    send(signed_in(app, people["rep"]), "/leads/new", lead_form(campaign, company_name="上海无人医药有限公司"))
+    assert duplicate_alerts(app) == [(people["admin"].id, existing)]
 
 
 @pytest.mark.parametrize(
