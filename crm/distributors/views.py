@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -14,7 +15,6 @@ from crm.access.scoping import get_scoped_or_404, scoped
 from crm.auth.models import User
 from crm.common.errors import check_version
 from crm.common.pagination import paginate
-from crm.common.phones import format_phone
 from crm.common.time import local_today
 from crm.distributors import onboarding, services
 from crm.distributors.coverage import coverage_for
@@ -52,26 +52,37 @@ def index():
         q=q,
         state=state,
         machine=DISTRIBUTOR_MACHINE,
-        warnings=_licence_warnings([d.id for d in page.items]),
+        licences=_licence_summaries([d.id for d in page.items]),
     )
 
 
-def _licence_warnings(distributor_ids: list[int]) -> dict[int, int]:
-    """distributor id → its current licences expired or expiring within 90 days; one query for the page."""
+@dataclass(frozen=True)
+class LicenceSummary:
+    """What the list's 证照 column says of one distributor's current licences."""
+
+    on_file: int  # current (not superseded) licences
+    warnings: int  # of those, expired or expiring within WARN_DAYS
+
+
+def _licence_summaries(distributor_ids: list[int]) -> dict[int, LicenceSummary]:
+    """distributor id → its licences on file and how many need attention; one query for the page."""
     if not distributor_ids:
         return {}
     limit = local_today() + timedelta(days=WARN_DAYS)
+    expiring = QualificationDocument.kind.in_(EXPIRING_KINDS) & (QualificationDocument.expires_on <= limit)
     stmt = (
-        select(QualificationDocument.distributor_id, func.count())
+        select(
+            QualificationDocument.distributor_id,
+            func.count(),
+            func.count().filter(expiring),
+        )
         .where(
             QualificationDocument.distributor_id.in_(distributor_ids),
             QualificationDocument.superseded_at.is_(None),
-            QualificationDocument.kind.in_(EXPIRING_KINDS),
-            QualificationDocument.expires_on <= limit,
         )
         .group_by(QualificationDocument.distributor_id)
     )
-    return dict(db.session.execute(stmt).all())
+    return {did: LicenceSummary(total, warn) for did, total, warn in db.session.execute(stmt)}
 
 
 @bp.route("/<int:distributor_id>")
@@ -107,7 +118,6 @@ def _render_detail(distributor, status: int = 200):
         "case": None,
         "case_url": None,
         "products": [],
-        "phone": format_phone,
     }
     if staff:
         context["portal_users"] = list(

@@ -20,7 +20,6 @@ from crm.access.scoping import get_scoped_or_404, scoped
 from crm.auth.models import User
 from crm.common import uploads
 from crm.common.errors import BusinessError, check_version
-from crm.common.phones import format_phone
 from crm.extensions import db
 from crm.leads import services
 from crm.leads.blueprint import bp
@@ -181,7 +180,6 @@ def detail(lead_id):
         events=engine.available_events(lead, current_user),
         timeline=timeline,
         user_names=_user_names(timeline, lead),
-        phone=format_phone,
         can_touch=current_user.role in TOUCHERS and lead.state != "merged",
         can_lose=engine.refusal(lead, "lose", current_user) is None,
         can_reassign=current_user.role in MANAGERS and lead.state != "merged",
@@ -344,7 +342,6 @@ def merge(lead_id):
         keep=keep,
         q=q,
         candidates=candidates,
-        phone=format_phone,
         refusal=engine.refusal(drop, "merge", current_user),
     )
 

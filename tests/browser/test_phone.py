@@ -43,3 +43,14 @@ def test_rep_on_a_phone_sees_only_distributors_in_their_territories(sign_in, pag
 
     shots = tmp_path_factory.mktemp("screenshots")
     page.screenshot(path=shots / "rep-phone-distributors.png", full_page=True)
+
+
+def test_the_lead_search_hint_is_readable_on_a_phone(sign_in, page, live_server):
+    """The placeholder is cut off at 390 px (in English); the whole hint is a line of its own under the box."""
+    sign_in("rep")
+    page.goto(f"{live_server}/leads/")
+    hint = page.get_by_test_id("search-hint")
+    expect(hint).to_be_visible()
+    assert hint.inner_text().strip() == page.locator("input[name='q']").get_attribute("placeholder")
+    assert hint.evaluate("e => e.scrollWidth <= e.clientWidth")  # it wraps inside the page instead of being cut
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

@@ -7,12 +7,13 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from crm.access.roles import Role
 from crm.auth.models import User
 from crm.common.time import local_today
 from crm.distributors.models import Distributor, DocumentKind, QualificationDocument
+from crm.distributors.services import create_distributor
 from crm.extensions import db
 from crm.territories.models import Territory
 from crm.workflow import engine
@@ -66,6 +67,41 @@ def test_list_filters_by_state_and_counts_licence_warnings(app, client, factory,
     onboarding = page_text(client.get("/distributors/?state=onboarding"))
     assert rows(onboarding) == [str(draft.distributor_id)]
     assert len(rows(page_text(client.get("/distributors/?state=nonsense")))) == 2
+
+
+def licence_cell(page: str, distributor_id: int) -> str:
+    row = re.search(rf'<tr data-distributor="{distributor_id}">(.*?)</tr>', page, re.S).group(1)
+    return re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[3]
+
+
+def test_list_says_valid_licences_are_on_file_rather_than_a_dash(app, client, factory, people, products):
+    fine = factory.draft([(products["丹参滴丸"], "440305", False)])
+    licence(app, fine.distributor_id, 400)
+    with app.app_context():
+        empty = create_distributor(
+            name="未交证照医药",
+            uscc=None,
+            territory_code="440305",
+            contact_name=None,
+            actor=db.session.get(User, people[Role.ADMIN].id),
+        )
+        db.session.commit()
+        empty_id = empty.id
+    login(client, people[Role.REP])
+    page = page_text(client.get("/distributors/"))
+    with app.app_context():
+        on_file = db.session.scalar(
+            select(func.count()).where(
+                QualificationDocument.distributor_id == fine.distributor_id,
+                QualificationDocument.superseded_at.is_(None),
+            )
+        )
+    assert on_file >= 1
+    fine_cell = licence_cell(page, fine.distributor_id)
+    assert 'data-testid="licences-valid"' in fine_cell
+    assert f"有效 {on_file} 份" in fine_cell
+    assert "—" not in fine_cell
+    assert 'data-testid="licences-none"' in licence_cell(page, empty_id)
 
 
 def test_list_issues_a_constant_number_of_queries(app, client, factory, people, products):

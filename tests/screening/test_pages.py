@@ -134,6 +134,9 @@ def test_a_rep_starts_screening_from_an_applied_lead(app, staff):
         assert (case.state, case.assignee_id, case.lead_id) == ("draft", staff[Role.REP].id, lead_id)
     case_page = text(client.get(f"/screening/{case_id}"))
     assert f'href="/leads/{lead_id}"' in case_page
+    # The phone reads as on the lead page, in the national format; E.164 only in the tel: link.
+    assert "139 1234 5678" in case_page
+    assert case_page.count("+8613912345678") == case_page.count('href="tel:+8613912345678"')
     # One open case per lead: the link is gone and a second case is refused.
     assert "/screening/new?lead_id=" not in text(client.get(f"/leads/{lead_id}"))
     again = send(client, "/screening/new", {"lead_id": lead_id})
