@@ -186,7 +186,9 @@ def manager_reviews_and_approves(page: Page, sign_in, case_id: int, company: str
 
     # Every gate passed, with the badge a user reads, and nothing stands in the way of approval.
     gate_rows = gates.locator("[data-gate]")
-    expect(gate_rows).to_have_count(4)
+    expect(gate_rows).to_have_count(5)
+    names = {gate.get_attribute("data-gate") for gate in gate_rows.all()}
+    assert names == {"licences_valid", "score_passes", "no_exclusive_clash", "not_submitter", "lines_in_reach"}
     for gate in gate_rows.all():
         expect(gate).to_have_attribute("data-passed", "yes")
         expect(gate.locator(".badge")).to_have_text(zh("Passed"))
