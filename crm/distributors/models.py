@@ -42,6 +42,7 @@ class Distributor(WorkflowRecord, db.Model):
     """A distributor company. ``assignee`` is the rep who looks after it."""
 
     __tablename__ = "distributors"
+    __title_column__ = "name"  # what a notification calls the record
     __machine__ = DISTRIBUTOR_MACHINE
     __territory_column__ = "territory_code"
     __company_column__ = "id"

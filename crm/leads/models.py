@@ -171,6 +171,7 @@ class Lead(WorkflowRecord, db.Model):
     """A prospective distributor company, owned by a rep (``assignee``) or waiting in its territory's pool."""
 
     __tablename__ = "leads"
+    __title_column__ = "company_name"  # what a notification calls the record
     __machine__ = LEAD_MACHINE
     __territory_column__ = "territory_code"
     __detail_endpoint__ = "leads.detail"

@@ -512,6 +512,15 @@ def reassign_lead(lead: Lead, actor, *, seen_version, owner_id, comment: str | N
             state=lead.state,
             message=comment,
         )
+    if old_id is not None and old_id != actor.id:  # the one who loses it hears so, not only the new owner
+        queue(
+            old_id,
+            NotificationKind.UNASSIGNED,
+            workflow="leads",
+            record_id=lead.id,
+            state=lead.state,
+            message=comment,
+        )
 
 
 def merge_leads(keep: Lead, drop: Lead, actor, *, seen_version) -> None:

@@ -15,6 +15,7 @@ class NotificationKind:
     SLA_ESCALATION = "sla_escalation"
     TRANSITION = "transition"
     ASSIGNED = "assigned"  # a record was given to this user
+    UNASSIGNED = "unassigned"  # a record this user held was given to someone else
     POOL_WARNING = "lead_pool_warning"
     RETURNED_TO_POOL = "lead_returned_to_pool"
     # The licence watch (crm.distributors.licences): ``message`` holds the licence's facts as JSON.

@@ -20,7 +20,7 @@ from flask import current_app, url_for
 from flask_babel import force_locale, format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import literal, select
 
 from crm.access.roles import Role
 from crm.auth.models import User
@@ -36,6 +36,7 @@ class RecordFacts:
     state: str
     due_at: datetime | None
     assignee_name: str | None
+    title: str | None = None  # the company's name: what people call the record
 
 
 @dataclass(frozen=True)
@@ -58,32 +59,48 @@ def record_facts(notifications: Iterable[Notification]) -> dict[tuple[str, int],
     facts = {}
     for workflow, ids in wanted.items():
         model = model_for(workflow)
+        title_column = getattr(model, "__title_column__", None)
+        title = getattr(model, title_column) if title_column else literal(None)
         rows = db.session.execute(
-            select(model.id, model._state, model.sla_due_at, User.display_name)
+            select(model.id, model._state, model.sla_due_at, User.display_name, title)
             .outerjoin(User, User.id == model.assignee_id)
             .where(model.id.in_(sorted(ids)))
         )
-        for record_id, state, due_at, assignee_name in rows:
-            facts[workflow, record_id] = RecordFacts(state, due_at, assignee_name)
+        for record_id, state, due_at, assignee_name, name in rows:
+            facts[workflow, record_id] = RecordFacts(state, due_at, assignee_name, name)
     return facts
 
 
-def record_label(note: Notification) -> str:
-    """「招商线索 #12（新建）」: the workflow, the record and the state it was in when notified."""
+def record_label(note: Notification, facts: RecordFacts | None = None, *, with_state: bool = True) -> str:
+    """「招商线索 深圳康泰医药 #12（新建）」: the workflow, the company, the record, and the state it was in.
+
+    The company is read from the record now (``facts``): a notification names what people
+    call the record, not only its number.
+    """
     model = model_for(note.workflow) if note.workflow else None
     if model is None:
         return _("Record #%(id)s", id=note.record_id if note.record_id is not None else "?")
     machine = model.__machine__
+    title = facts.title if facts is not None else None
+    if title:
+        label = _("%(workflow)s %(title)s #%(id)s", workflow=machine.label, title=title, id=note.record_id)
+    else:
+        label = _("%(workflow)s #%(id)s", workflow=machine.label, id=note.record_id)
+    if not with_state:
+        return label
+    return _("%(record)s (%(state)s)", record=label, state=state_label(machine, note.state))
+
+
+def state_label(machine, state: str | None) -> str:
     try:
-        state = str(machine.state(note.state).label)
+        return str(machine.state(state).label)
     except KeyError:
-        state = note.state or "?"
-    return _("%(workflow)s #%(id)s (%(state)s)", workflow=machine.label, id=note.record_id, state=state)
+        return state or "?"
 
 
 def notification_text(note: Notification, facts: RecordFacts | None) -> str:
     """The sentence for one notification, in the current locale."""
-    record = record_label(note)
+    record = record_label(note, facts)
     # A deadline belongs to the state: once the record has moved on, the old one means nothing.
     due_at = facts.due_at if facts is not None and facts.state == note.state else None
     due = format_datetime(due_at, "yyyy-MM-dd HH:mm") if due_at else None
@@ -106,15 +123,27 @@ def notification_text(note: Notification, facts: RecordFacts | None) -> str:
         else:
             text = _("%(record)s is overdue and nobody is assigned", record=record)
     elif note.kind == NotificationKind.TRANSITION:
-        text = _("%(record)s has moved on", record=record)
+        # Said as what happened: the state it entered, not "moved on" (a lost lead moved nowhere).
+        model = model_for(note.workflow)
+        text = _(
+            "%(record)s is now “%(state)s”",
+            record=record_label(note, facts, with_state=False),
+            state=state_label(model.__machine__, note.state) if model else (note.state or "?"),
+        )
     elif note.kind == NotificationKind.ASSIGNED:
         text = _("%(record)s is now yours", record=record)
+    elif note.kind == NotificationKind.UNASSIGNED:
+        assignee = facts.assignee_name if facts is not None else None
+        if assignee:
+            text = _("%(record)s is no longer yours: %(assignee)s has it now", record=record, assignee=assignee)
+        else:
+            text = _("%(record)s is no longer yours", record=record)
     elif note.kind == NotificationKind.POOL_WARNING:
         text = _("%(record)s returns to the lead pool in one working day unless you log a touch", record=record)
     elif note.kind == NotificationKind.RETURNED_TO_POOL:
         text = _("%(record)s went back to the lead pool: nobody touched it for too long", record=record)
     elif note.kind in (NotificationKind.LICENCE_EXPIRING, NotificationKind.LICENCE_EXPIRED):
-        return licence_text(note, record)
+        return licence_text(note, record_label(note))  # the sentence names the company itself
     elif note.kind == NotificationKind.DUPLICATE_ELSEWHERE:
         return duplicate_text(note, record)
     else:

@@ -36,6 +36,7 @@ class ScreeningCase(WorkflowRecord, db.Model):
     """
 
     __tablename__ = "screening_cases"
+    __title_column__ = "company_name"  # what a notification calls the record
     __machine__ = SCREENING_MACHINE
     __territory_column__ = "territory_code"
     __detail_endpoint__ = "screening.detail"

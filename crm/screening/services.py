@@ -464,9 +464,12 @@ def fire(
 
 
 def _hand_over(case: ScreeningCase, owner_id: int | None, actor, comment: str | None) -> None:
-    """Make ``owner_id`` the one who acts next; they hear "is now yours" unless they acted themselves."""
-    changed = owner_id != case.assignee_id
+    """Make ``owner_id`` the one who acts next; they hear "is now yours", and the previous holder
+    "no longer yours", unless they acted themselves."""
+    previous = case.assignee_id
+    changed = owner_id != previous
     case.assignee_id = owner_id
+    comment = (comment or "").strip() or None
     if changed and owner_id is not None and owner_id != actor.id:
         queue(
             owner_id,
@@ -474,7 +477,16 @@ def _hand_over(case: ScreeningCase, owner_id: int | None, actor, comment: str | 
             workflow=case.__machine__.name,
             record_id=case.id,
             state=case.state,
-            message=(comment or "").strip() or None,
+            message=comment,
+        )
+    if changed and previous is not None and previous != actor.id:  # the one who loses it hears so
+        queue(
+            previous,
+            NotificationKind.UNASSIGNED,
+            workflow=case.__machine__.name,
+            record_id=case.id,
+            state=case.state,
+            message=comment,
         )
 
 

@@ -419,6 +419,51 @@ def test_reassign_only_to_someone_whose_territories_cover_the_lead(app, people, 
     assert f"测试{other_shenzhen_rep.username}" in page
 
 
+def notification_texts(app, user_id: int) -> list[tuple[str, str]]:
+    """(kind, sentence) of every notification ``user_id`` got, as the inbox, mail and robots word it."""
+    from crm.notify.rendering import text_for
+
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        notes = db.session.scalars(
+            select(Notification).where(Notification.user_id == user_id).order_by(Notification.id)
+        ).all()
+        return [(note.kind, text_for(user, note)) for note in notes]
+
+
+def test_the_rep_who_loses_a_lead_is_told_who_has_it_and_every_sentence_names_the_company(app, people, make_user):
+    lead_id = gen_lead(app, people["rep"].id, name="深圳康泰医药有限公司")
+    other = make_user(Role.REP, territories=["440300"])
+    manager = signed_in(app, people["manager"])
+    version = get_lead(app, lead_id).version
+    response = send(manager, f"/leads/{lead_id}/owner", {"seen_version": version, "owner_id": other.id})
+    assert response.status_code == 303
+
+    assert notification_texts(app, people["rep"].id) == [
+        (
+            "unassigned",
+            f"招商线索「深圳康泰医药有限公司」#{lead_id}（新建） 已改由 测试{other.username} 负责，不再由您跟进",
+        )
+    ]
+    assert notification_texts(app, other.id) == [
+        ("assigned", f"招商线索「深圳康泰医药有限公司」#{lead_id}（新建） 已分配给您")
+    ]
+
+
+def test_a_lost_lead_is_worded_as_lost_not_as_moving_on(app, people):
+    lead_id = gen_lead(app, people["rep"].id, name="广州百草堂药业有限公司")
+    manager = signed_in(app, people["manager"])
+    version = get_lead(app, lead_id).version
+    response = send(
+        manager, f"/leads/{lead_id}/lost", {"seen_version": version, "reason": "price", "comment": "已与竞品签约"}
+    )
+    assert response.status_code == 303
+    ((kind, sentence),) = notification_texts(app, people["rep"].id)
+    assert kind == "transition"
+    assert sentence == f"招商线索「广州百草堂药业有限公司」#{lead_id} 状态变为“已流失” — 已与竞品签约"
+    assert "下一环节" not in sentence
+
+
 def test_reps_cannot_reassign_and_stale_pages_answer_409(app, people, make_user):
     lead_id = gen_lead(app, people["rep"].id)
     other = make_user(Role.REP, territories=["440300"])

@@ -657,3 +657,29 @@ def test_a_note_in_the_history_does_not_pretend_the_state_moved(app, staff, driv
     assert "→" not in note
     submitted = page.split('data-event="create"')[1].split("</li>")[0]
     assert "→" not in submitted  # the first entry has no state before it either
+
+
+def test_the_manager_a_case_is_taken_from_hears_who_has_it(app, people, drive_case):
+    from flask_babel import force_locale
+
+    from crm.notify.models import Notification
+    from crm.notify.rendering import text_for
+
+    case_id = drive_case("submitted")
+    with app.app_context():
+        reviewer = get_case(case_id).assignee_id
+        assert reviewer in (people[Role.MANAGER].id, people[DIRECTOR].id)
+        other = people[DIRECTOR].id if reviewer == people[Role.MANAGER].id else people[Role.MANAGER].id
+        case = get_case(case_id)
+        services.fire(case, "pick_up", db.session.get(User, other), seen_version=case.version)
+        db.session.commit()
+        taker = db.session.get(User, other)
+        notes = db.session.scalars(select(Notification).where(Notification.user_id == reviewer)).all()
+        sentences = [(note.kind, text_for(db.session.get(User, reviewer), note)) for note in notes]
+        with force_locale("zh_CN"):
+            workflow = str(ScreeningCase.__machine__.label)
+            state = str(ScreeningCase.__machine__.state("reviewing").label)
+    assert sentences[-1] == (
+        "unassigned",
+        f"{workflow}「深圳南山康泰医药有限公司」#{case_id}（{state}） 已改由 {taker.display_name} 负责，不再由您跟进",
+    )
