@@ -76,6 +76,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     from crm.leads import imports_models as _lead_import_models  # noqa: F401
     from crm.leads import models as _lead_models  # noqa: F401
     from crm.notify import models as _notify_models  # noqa: F401
+    from crm.orders import models as _order_models  # noqa: F401
     from crm.screening import models as _screening_models  # noqa: F401
     from crm.sla import models as _sla_models  # noqa: F401
 

@@ -130,6 +130,8 @@ class AgreementLine(db.Model):
     exclusive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     code_lo: Mapped[str] = mapped_column(String(6))
     code_hi: Mapped[str] = mapped_column(String(6))
+    # The distributor's price (元 per sales unit); orders take it, never a price the user sends.
+    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
 
     agreement: Mapped[Agreement] = relationship(back_populates="lines")
     product = relationship("Product", lazy="joined")
