@@ -25,8 +25,9 @@ from crm.extensions import db
 from crm.orders.models import Credit, Invoice, Order, OrderPolicy, Payment
 from crm.screening.gates import GateResult
 
-# Orders whose amount the distributor owes or will owe before it is invoiced.
-UNINVOICED_STATES = ("submitted", "confirmed", "on_hold", "picking", "shipped", "delivered")
+# Orders the maker has accepted and not yet invoiced: what the distributor will owe. Orders still
+# waiting to be confirmed or held are not counted (each is decided on its own, against these).
+COMMITTED_STATES = ("confirmed", "picking", "shipped", "delivered")
 REQUIRED_LICENCES = (DocumentKind.DRUG_TRADING_LICENCE, DocumentKind.GSP_CERTIFICATE)
 
 
@@ -135,7 +136,7 @@ class Exposure:
 
     limit: Decimal | None
     unpaid: Decimal  # invoiced, not yet paid
-    open_orders: Decimal  # ordered, not yet invoiced (this order included)
+    open_orders: Decimal  # accepted, not yet invoiced (and the order being decided)
     overdue: Decimal  # of the unpaid, what is past its due date
 
     @property
@@ -168,7 +169,7 @@ def exposure(distributor_id: int, *, including: Order | None = None, today: date
         select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.distributor_id == distributor_id)
     )
     others = select(func.coalesce(func.sum(Order.total), 0)).where(
-        Order.distributor_id == distributor_id, Order._state.in_(UNINVOICED_STATES)
+        Order.distributor_id == distributor_id, Order._state.in_(COMMITTED_STATES)
     )
     if including is not None and including.id is not None:
         others = others.where(Order.id != including.id)

@@ -157,7 +157,7 @@ def upgrade():
     sa.Column('quantity', sa.Integer(), nullable=False),
     sa.Column('unit_price', sa.Numeric(precision=12, scale=4), nullable=False),
     sa.Column('amount', sa.Numeric(precision=14, scale=2), nullable=False),
-    sa.Column('accepts_near_expiry', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('accepts_near_expiry', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('shipped', sa.Integer(), server_default='0', nullable=False),
     sa.Column('received', sa.Integer(), nullable=True),
     sa.Column('receipt_problem', sa.Text(), nullable=True),
@@ -225,7 +225,7 @@ def upgrade():
 
     with op.batch_alter_table('products', schema=None) as batch_op:
         batch_op.add_column(sa.Column('drug_code', sa.String(length=7), nullable=True))
-        batch_op.add_column(sa.Column('requires_trace_codes', sa.Boolean(), server_default=sa.text('0'), nullable=False))
+        batch_op.add_column(sa.Column('requires_trace_codes', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.create_unique_constraint(batch_op.f('uq_products_drug_code'), ['drug_code'])
 
 

@@ -1,4 +1,4 @@
-"""Fixtures of the order tests: a signed, supplied distributor with a portal user, lots, and orders driven to any state."""
+"""Fixtures of the order tests: a signed, supplied distributor with its portal user, lots, orders in any state."""
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from crm.access.roles import Role
 from crm.extensions import db
 from crm.orders.models import Lot, Order, ShippedCode
 from tests.orders.conftest import user
