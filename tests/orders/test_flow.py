@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from crm.extensions import db
 from crm.orders.models import Lot, Order, ShippedCode
-from tests.orders.conftest import user
 
 
 def test_every_state_can_be_reached(app, drive_order):

@@ -79,7 +79,8 @@ def test_a_near_expiry_lot_needs_the_distributors_consent(app, drive_order, lots
     near = add_lot(app, shop.amox, "AM-NEAR", expires_in_days=60)
     order_id = _picking(app, drive_order)
     problems = _ship(app, order_id, people[Role.SERVICE].id, [(1, near, 3, "")])
-    assert len(problems) == 1 and "has not accepted near-expiry goods for 阿莫西林胶囊" in problems[0]
+    assert len(problems) == 1
+    assert "has not accepted near-expiry goods for 阿莫西林胶囊" in problems[0]
     with app.app_context():
         db.session.get(Order, order_id).lines[1].accepts_near_expiry = True
         db.session.commit()
@@ -180,7 +181,8 @@ def test_receipt_is_confirmed_automatically_after_the_policy_days(app, drive_ord
         db.session.commit()
         assert order.state == "delivered"
         last = db.session.query(WorkflowHistory).filter_by(workflow="orders", record_id=order_id).all()[-1]
-        assert last.actor_id is None and "automatically" in last.comment
+        assert last.actor_id is None
+        assert "automatically" in last.comment
 
 
 @pytest.mark.parametrize("number", ["123", "2644000000000000000X", "264400000000000000001"])
