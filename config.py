@@ -32,6 +32,9 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SQLITE_BUSY_TIMEOUT_MS = int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "5000"))
 
+    # The maker: 供货单位 and 生产厂商 on every 随货同行单.
+    MAKER_NAME = os.environ.get("CRM_MAKER_NAME", "示范制药股份有限公司")
+
     BABEL_DEFAULT_LOCALE = "zh_CN"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh_CN", "en")

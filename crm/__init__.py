@@ -50,6 +50,8 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     from crm.leads.blueprint import bp as leads_bp
     from crm.main.views import bp as main_bp
     from crm.notify.views import bp as notify_bp
+    from crm.orders.views import bp as orders_bp
+    from crm.portal.views import bp as portal_bp
     from crm.products.views import bp as products_bp
     from crm.screening.views import bp as screening_bp
     from crm.sla.views import bp as sla_bp
@@ -68,6 +70,8 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
         sla_bp,
         leads_bp,
         screening_bp,
+        orders_bp,
+        portal_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -181,3 +181,9 @@ def init_app(app) -> None:
     app.jinja_env.globals["_"] = _template_gettext
     app.jinja_env.globals["current_language"] = current_language
     app.jinja_env.filters["datetime"] = local_datetime
+    app.jinja_env.filters["money"] = money
+
+
+def money(value) -> str:
+    """An amount in yuan as the order pages show it: ¥1,234.50; a dash when there is none."""
+    return "—" if value is None else f"¥{value:,.2f}"

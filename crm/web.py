@@ -42,7 +42,11 @@ NAVIGATION = (
     # Its own section name, so that it is not highlighted with "Screening" on every case page.
     NavItem("screening.approvals", _l("Approvals"), frozenset({Role.ADMIN, Role.MANAGER}), "approvals"),
     NavItem("distributors.index", _l("Distributors"), _STAFF, "distributors"),
+    NavItem("portal.index", _l("Portal"), frozenset({Role.DISTRIBUTOR}), "portal"),
+    NavItem("portal.catalogue", _l("Order goods"), frozenset({Role.DISTRIBUTOR}), "catalogue"),
+    NavItem("orders.index", _l("My orders"), frozenset({Role.DISTRIBUTOR}), "orders"),
     NavItem("distributors.my_company", _l("My company"), frozenset({Role.DISTRIBUTOR}), "distributors"),
+    NavItem("orders.index", _l("Orders"), _STAFF, "orders"),
     NavItem("products.index", _l("Products"), _STAFF, "products"),
     NavItem("territories.index", _l("Territories"), frozenset({Role.ADMIN, Role.MANAGER}), "territories"),
     NavItem("workflow.index", _l("Workflows"), _STAFF, "workflow"),

@@ -27,6 +27,9 @@ IMPORTERS = frozenset({Role.ADMIN, Role.MANAGER, Role.REP})
 LEAD_ENTRY = frozenset({Role.ADMIN, Role.MANAGER, Role.REP})
 LEAD_MANAGERS = frozenset({Role.ADMIN, Role.MANAGER})
 TOUCHING = frozenset({Role.MANAGER, Role.REP})
+DESK = frozenset({Role.ADMIN, Role.SERVICE})
+HOLDERS = frozenset({Role.ADMIN, Role.SERVICE, Role.MANAGER})
+RECEIVERS = frozenset({Role.ADMIN, Role.SERVICE, Role.DISTRIBUTOR})
 
 
 def expect(ok: int, allowed=ALL, *, denied: int = 403, anonymous: int = 302, **special) -> dict:
@@ -186,6 +189,36 @@ EXPECTED = {
     ("screening.fire", "POST"): expect(409, LEAD_ENTRY),
     ("screening.approve", "POST"): expect(409, LEAD_MANAGERS),
     # --- end of screening
+    # --- Orders (issue 12): the order desk (service, admin) confirms, ships and invoices; managers
+    # hold and release; reps and managers ask for a release; the portal places, follows and signs
+    # for its own company's orders. Staff read orders shipped into their reach. A POST without the
+    # version the page was loaded with is stale (409) before any other check. The sample order of
+    # the 南山 company is shipped (so its 随货同行单 exists); lots are the maker's, read by staff.
+    ("orders.index", "GET"): expect(200, ALL),
+    ("orders.detail", "GET"): expect(200, ALL),
+    ("orders.confirm", "POST"): expect(409, DESK),
+    ("orders.hold", "POST"): expect(409, HOLDERS),
+    ("orders.release", "POST"): expect(409, LEAD_MANAGERS),
+    ("orders.ask_release", "POST"): expect(409, LEAD_ENTRY),
+    ("orders.fire", "POST"): expect(409, ALL),
+    ("orders.ship", "POST"): expect(409, DESK),
+    ("orders.receipt", "POST"): expect(409, RECEIVERS),
+    ("orders.invoice", "POST"): expect(409, DESK),
+    ("orders.delivery_note", "GET"): expect(200, ALL),
+    ("orders.delivery_note_pdf", "GET"): expect(200, ALL),
+    ("orders.lots_index", "GET"): expect(200, STAFF),
+    ("orders.lot_new", "GET"): expect(200, DESK),
+    ("orders.lot_new", "POST"): expect(422, DESK),
+    ("orders.lot_detail", "GET"): expect(200, STAFF),
+    ("orders.trace", "GET"): expect(200, STAFF),
+    ("orders.statement", "GET"): expect(200, ALL),
+    ("orders.statement_xlsx", "GET"): expect(200, ALL),
+    ("orders.payment", "POST"): expect(302, DESK),
+    ("orders.credit", "POST"): expect(409, LEAD_MANAGERS),
+    ("portal.index", "GET"): expect(200, {Role.DISTRIBUTOR}),
+    ("portal.catalogue", "GET"): expect(200, {Role.DISTRIBUTOR}),
+    ("portal.catalogue", "POST"): expect(422, {Role.DISTRIBUTOR}),
+    # --- end of orders
 }
 
 # The same routes on a record outside the territories of the rep and the manager.
@@ -228,6 +261,20 @@ EXPECTED_OUT_OF_REACH = {
     ("screening.fire", "POST"): expect(409, ADMIN, manager=404, rep=404),
     ("screening.approve", "POST"): expect(409, ADMIN, manager=404),
     # --- end of screening
+    # --- Orders: the 东城 company's shipped order; the portal user is of the 南山 company.
+    ("orders.detail", "GET"): expect(200, ALL, manager=404, rep=404, distributor=404),
+    ("orders.confirm", "POST"): expect(409, DESK),
+    ("orders.hold", "POST"): expect(409, HOLDERS, manager=404),
+    ("orders.release", "POST"): expect(409, LEAD_MANAGERS, manager=404),
+    ("orders.ask_release", "POST"): expect(409, LEAD_ENTRY, manager=404, rep=404),
+    ("orders.fire", "POST"): expect(409, ALL, manager=404, rep=404, distributor=404),
+    ("orders.receipt", "POST"): expect(409, RECEIVERS, distributor=404),
+    ("orders.delivery_note", "GET"): expect(200, ALL, manager=404, rep=404, distributor=404),
+    ("orders.delivery_note_pdf", "GET"): expect(200, ALL, manager=404, rep=404, distributor=404),
+    ("orders.statement", "GET"): expect(200, ALL, manager=404, rep=404, distributor=404),
+    ("orders.statement_xlsx", "GET"): expect(200, ALL, manager=404, rep=404, distributor=404),
+    ("orders.credit", "POST"): expect(409, LEAD_MANAGERS, manager=404),
+    # --- end of orders
 }
 
 # Routes whose request changes the caller's own session run last.
@@ -288,6 +335,7 @@ def world(app, make_user, drive):
     granted = gen_product(app)
     inside_agreement = gen_draft_agreement(app, inside, granted, "440305", "ZS-MATRIX-1")
     outside_agreement = gen_draft_agreement(app, outside, granted, "110101", "ZS-MATRIX-2")
+    inside_order, outside_order = _sample_orders(app, users[Role.ADMIN], {inside: "440305", outside: "110101"})
     return {
         "users": users,
         "values": {
@@ -308,6 +356,7 @@ def world(app, make_user, drive):
             "script_id": script_id,
             **inside_case,  # screening
             **inside_agreement,
+            **inside_order,
         },
         "outside": {
             "distributor_id": outside,
@@ -316,8 +365,35 @@ def world(app, make_user, drive):
             **outside_lead,
             **outside_case,  # screening
             **outside_agreement,
+            **outside_order,
         },
     }
+
+
+def _sample_orders(app, admin_ref, companies: dict[int, str]) -> list[dict]:
+    """A shipped order of each company (its 随货同行单 exists), with credit terms: ids for the order routes."""
+    from crm.auth.models import User
+    from crm.extensions import db
+    from tests.orders.helpers import make_suppliable, orders_in_states, sample_lot, shipment_of
+
+    product_id = gen_product(app, name="矩阵订单片")
+    samples = []
+    with app.test_request_context():
+        admin = db.session.get(User, admin_ref.id)
+        lot_id = sample_lot(product_id, "MATRIX-LOT")
+        for distributor_id, county in companies.items():
+            make_suppliable(distributor_id, county, product_id, admin, f"ZS-MATRIX-O-{county}")
+            orders = orders_in_states(distributor_id, county, product_id, admin, lot_id)
+            samples.append(
+                {
+                    "order_id": orders["shipped"],
+                    "shipment_id": shipment_of(orders["shipped"]),
+                    "order_event": "cancel",
+                    "lot_id": lot_id,
+                }
+            )
+        db.session.commit()
+    return samples
 
 
 def _sample_screening_cases(app, users, product_id) -> tuple[dict, dict]:

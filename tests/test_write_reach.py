@@ -76,10 +76,13 @@ class World:
 def _models():
     from crm.distributors.models import Agreement, Distributor
     from crm.leads.models import Campaign, Lead, Script
+    from crm.orders.models import Credit, Order
     from crm.screening.models import ScreeningCase
     from tests.workflow.testflow import TestRecord
 
     return {
+        "Credit": Credit,
+        "Order": Order,
         "Agreement": Agreement,
         "Distributor": Distributor,
         "Campaign": Campaign,
@@ -419,6 +422,83 @@ PROBES: dict[str, Probe] = {
         users=BOTH,
         attacks=URL_ONLY,
     ),
+    # -- orders (issue 12): the desk's routes refuse managers and reps by role; holds, releases,
+    # cancellations and credit terms are theirs within their reach ---------------------------------
+    "orders.confirm": Probe(
+        url=lambda w, s: {"order_id": s.order_submitted}, form=v("Order", "order_submitted"), attacks=URL_ONLY
+    ),
+    "orders.hold": Probe(
+        url=lambda w, s: {"order_id": s.order_submitted},
+        form=lambda w, us, fs: {"seen_version": w.version(_m("Order"), us.order_submitted), "comment": "暂缓发货"},
+        users=MANAGER,
+        attacks=URL_ONLY,
+    ),
+    "orders.release": Probe(
+        url=lambda w, s: {"order_id": s.order_on_hold},
+        form=lambda w, us, fs: {"seen_version": w.version(_m("Order"), us.order_on_hold), "comment": "同意放行"},
+        users=MANAGER,
+        attacks=URL_ONLY,
+    ),
+    "orders.ask_release": Probe(
+        url=lambda w, s: {"order_id": s.order_on_hold},
+        form=lambda w, us, fs: {"seen_version": w.version(_m("Order"), us.order_on_hold), "comment": "月底回款"},
+        users=BOTH,
+        attacks=URL_ONLY,
+    ),
+    "orders.fire": Probe(
+        url=lambda w, s: {"order_id": s.order_submitted, "order_event": "cancel"},
+        form=lambda w, us, fs: {"seen_version": w.version(_m("Order"), us.order_submitted), "comment": "客户取消"},
+        users=MANAGER,
+        attacks=URL_ONLY,
+    ),
+    "orders.ship": Probe(
+        url=lambda w, s: {"order_id": s.order_picking},
+        form=lambda w, us, fs: {
+            "seen_version": w.version(_m("Order"), us.order_picking),
+            "carrier": "顺丰",
+            "waybill": "SF1",
+        },
+        attacks=URL_ONLY,
+    ),
+    "orders.receipt": Probe(
+        url=lambda w, s: {"order_id": s.order_shipped}, form=v("Order", "order_shipped"), attacks=URL_ONLY
+    ),
+    "orders.invoice": Probe(
+        url=lambda w, s: {"order_id": s.order_delivered},
+        form=lambda w, us, fs: {
+            "seen_version": w.version(_m("Order"), us.order_delivered),
+            "number": "26440000000000000001",
+            "amount": "10",
+        },
+        attacks=URL_ONLY,
+    ),
+    "orders.lot_new": Probe(
+        form=lambda w, us, fs: {
+            "product_id": str(w.product_id),
+            "number": "LOT-W",
+            "produced_on": "2026-01-01",
+            "expires_on": "2028-01-01",
+            "quantity": "10",
+        },
+        attacks=(),
+    ),
+    "orders.payment": Probe(
+        url=lambda w, s: {"distributor_id": s.distributor_id},
+        form=lambda w, us, fs: {"amount": "100", "method": "transfer"},
+        attacks=URL_ONLY,
+    ),
+    "orders.credit": Probe(
+        url=lambda w, s: {"distributor_id": s.distributor_id},
+        form=lambda w, us, fs: {
+            "seen_version": w.version(_m("Credit"), us.distributor_id),
+            "credit_limit": "5000",
+            "payment_days": "60",
+        },
+        users=MANAGER,
+        attacks=URL_ONLY,
+    ),
+    # The portal orders for the caller's own company: managers and reps are refused by role.
+    "portal.catalogue": Probe(attacks=()),
 }
 
 # Routes whose control is a different record than their attack (see the probes' comments).
@@ -616,6 +696,13 @@ def world(app, testflow) -> World:
         mixed = agreement_of(own.distributor_id, own.county, "ZS-W-MIXED", foreign.county)
         own.ids.update(mixed_agreement_id=mixed.id, mixed_foreign_line_id=mixed.lines[1].id)
         foreign.ids["holiday_id"] = holiday.id
+        from tests.orders.helpers import make_suppliable, orders_in_states, sample_lot
+
+        lot_id = sample_lot(product_id, "WRITE-LOT")
+        for side in (own, foreign):
+            make_suppliable(side.distributor_id, side.county, product_id, admin_user, f"ZS-W-O-{side.county}")
+            orders = orders_in_states(side.distributor_id, side.county, product_id, admin_user, lot_id)
+            side.ids.update({f"order_{state}": order_id for state, order_id in orders.items()})
         own.ids["script_id"] = script.id
         db.session.commit()
         from crm.notify.models import Notification

@@ -25,7 +25,7 @@ from crm.common.time import local_today, utcnow
 from crm.distributors.models import Agreement, AgreementLine, AgreementStatus, Distributor
 from crm.extensions import db
 from crm.orders import gates, stock, tracecodes
-from crm.orders.models import Invoice, Lot, Order, OrderLine, Payment, PaymentMethod, Shipment, ShipmentItem
+from crm.orders.models import Credit, Invoice, Lot, Order, OrderLine, Payment, PaymentMethod, Shipment, ShipmentItem
 from crm.orders.workflow import ORDER_MACHINE
 from crm.territories.models import Territory
 from crm.workflow import engine
@@ -248,9 +248,12 @@ def release(order: Order, actor, *, seen_version, comment: str) -> None:
     engine.apply_event(order, "release", actor, seen_version=seen_version, comment=comment)
 
 
+BUTTON_EVENTS = ("start_picking", "close", "cancel")
+
+
 def fire(order: Order, event: str, actor, *, seen_version, comment: str | None = None) -> None:
     """The order page's plain buttons (start picking, close, cancel) through the engine."""
-    if event not in ("start_picking", "close", "cancel"):
+    if event not in BUTTON_EVENTS:
         raise BusinessError(_("Unknown action."))
     engine.apply_event(order, event, actor, seen_version=seen_version, comment=comment)
 
@@ -300,6 +303,7 @@ def record_shipment(
     otherwise it stays in ``picking`` with a note of the partial shipment.
     """
     engine.ensure_visible(order, actor)
+    check_version(order, seen_version)  # a stale page hears "reload" before anything else
     if order.state != "picking":
         raise BusinessError(_("Start picking before recording a shipment."))
     if actor.role not in ORDER_MACHINE.event("ship").roles:
@@ -478,7 +482,6 @@ def invoice_number(raw) -> str:
 
 def record_invoice(order: Order, actor, *, seen_version, number, issued_on: date | None, amount) -> Invoice:
     """The invoice of a delivered order; its due date follows the distributor's payment terms."""
-    from crm.orders.models import Credit
 
     engine.ensure_visible(order, actor)
     check_version(order, seen_version)
@@ -528,3 +531,37 @@ def record_payment(actor, *, distributor_id, received_on: date | None, amount, m
     db.session.add(payment)
     db.session.flush()
     return payment
+
+
+def set_credit(distributor: Distributor, actor, *, credit_limit, payment_days) -> Credit:
+    """A manager sets a distributor's credit limit (元; blank: none granted) and payment terms (days)."""
+    if actor.role not in (Role.MANAGER, Role.ADMIN):
+        raise BusinessError(_("Only a manager sets credit terms."))
+    raw = str(credit_limit or "").strip()
+    limit = None
+    if raw:
+        try:
+            limit = Decimal(raw.replace(",", "")).quantize(CENT, ROUND_HALF_UP)
+        except InvalidOperation:
+            limit = Decimal("-1")
+        if not limit.is_finite() or limit < 0 or limit >= Decimal("1e12"):
+            raise BusinessError(_("The credit limit is an amount in yuan, zero or more."))
+    try:
+        days = int(str(payment_days).strip())
+    except (TypeError, ValueError):
+        days = -1
+    if not 0 <= days <= 365:
+        raise BusinessError(_("Payment terms are 0 to 365 days."))
+    row = db.session.get(Credit, distributor.id)
+    if row is None:
+        row = Credit(distributor_id=distributor.id)
+        db.session.add(row)
+    row.credit_limit, row.payment_days = limit, days
+    engine.record_note(
+        distributor,
+        actor,
+        "credit_set",
+        comment=_("Credit limit %(limit)s, %(days)s days", limit=raw or "—", days=days),
+    )
+    db.session.flush()
+    return row

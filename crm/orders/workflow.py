@@ -1,8 +1,8 @@
 """The order machine (订单): submitted → confirmed → picking → shipped → delivered → invoiced → closed.
 
 ``on_hold`` ⇄ ``confirmed`` for credit or supply problems; ``cancelled`` from
-``submitted``, ``confirmed`` or ``on_hold``. Every event but ``cancel`` and
-``close`` is hidden from the generic button: each one also records something
+``submitted``, ``confirmed`` or ``on_hold``. Every event but ``start_picking``,
+``cancel`` and ``close`` is hidden from the generic button: each one also records something
 (the credit decision, the lots and trace codes shipped, the receipt, the
 invoice), so the order pages fire them through ``crm.orders.services``.
 
@@ -109,7 +109,7 @@ ORDER_MACHINE = Machine(
             comment_required=True,
             hidden=True,
         ),
-        Event("start_picking", _l("Start picking"), ("confirmed",), "picking", DESK, guards=SUPPLY_GATES, hidden=True),
+        Event("start_picking", _l("Start picking"), ("confirmed",), "picking", DESK, guards=SUPPLY_GATES),
         Event(
             "ship",
             _l("Shipped"),

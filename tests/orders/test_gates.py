@@ -41,7 +41,7 @@ def test_a_suspended_distributor_is_not_confirmed(app, shop, people):
         db.session.commit()
     assert _confirm(app, order_id, people[Role.SERVICE].id) == (
         "submitted",
-        "The distributor is not active: it cannot be supplied.",
+        "经销商不在正常合作状态，不能供货。",
     )
 
 
@@ -56,7 +56,7 @@ def test_an_expired_licence_stops_confirmation(app, shop, people, kind):
         db.session.commit()
     state, message = _confirm(app, order_id, people[Role.SERVICE].id)
     assert state == "submitted"
-    assert "GSP certificate must be on file and valid today" in message
+    assert "GSP 证书须已上传且今日有效" in message
 
 
 def test_an_ended_agreement_stops_confirmation(app, shop, people):
@@ -66,13 +66,13 @@ def test_an_ended_agreement_stops_confirmation(app, shop, people):
         db.session.commit()
     assert _confirm(app, order_id, people[Role.SERVICE].id) == (
         "submitted",
-        "The distributor has no agreement in force today.",
+        "该经销商今日没有生效中的协议。",
     )
 
 
 def test_goods_cannot_be_ordered_into_a_county_outside_the_grant(app, shop):
     # 丹参滴丸 is granted in 南山区 only; 福田区 (440304) is another distributor's to sell in.
-    with pytest.raises(BusinessError, match="outside your territory"):
+    with pytest.raises(BusinessError, match="不在您该品种的授权区域内"):
         place(app, shop, dan=2, amox=0, ship_to="440304")
     with app.app_context():
         assert db.session.query(Order).count() == 0
@@ -87,18 +87,18 @@ def test_a_ship_to_moved_outside_the_grant_is_not_confirmed(app, shop, people):
         db.session.commit()
     state, message = _confirm(app, order_id, people[Role.SERVICE].id)
     assert state == "submitted"
-    assert message == "The ship-to county lies outside the agreement's territory for a product ordered."
+    assert message == "收货区县不在所订某品种的协议授权区域内。"
 
 
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
-        ([("dan", "abc")], "Quantities are whole numbers"),
-        ([("dan", "-3")], "Quantities are whole numbers"),
-        ([("dan", "2000000")], "Quantities are whole numbers"),
-        ([("other", "1")], "not in your agreement"),
-        ([], "Order at least one product."),
-        ([("dan", "1"), ("dan", "2")], "ordered twice"),
+        ([("dan", "abc")], "数量应为 1 到 1,000,000 之间的整数"),
+        ([("dan", "-3")], "数量应为 1 到 1,000,000 之间的整数"),
+        ([("dan", "2000000")], "数量应为 1 到 1,000,000 之间的整数"),
+        ([("other", "1")], "不在您的经销协议内"),
+        ([], "请至少订购一个品种。"),
+        ([("dan", "1"), ("dan", "2")], "重复下单"),
     ],
 )
 def test_bad_order_lines_are_refused_and_nothing_is_written(app, shop, lines, message):
@@ -134,11 +134,11 @@ def test_over_the_credit_limit_goes_on_hold_and_another_manager_releases(app, sh
     assert _confirm(app, second, people[Role.SERVICE].id)[0] == "on_hold"
     with app.app_context():
         order = db.session.get(Order, second)
-        assert "exceed the credit limit of ¥100.00" in order.hold_reason
+        assert "将超过信用额度 ¥100.00" in order.hold_reason
         manager = user(people[Role.MANAGER].id)
         services.ask_release(order, manager, seen_version=order.version, comment="老客户，月底回款")
         db.session.commit()
-        with pytest.raises(engine.TransitionRefused, match="cannot release it"):
+        with pytest.raises(engine.TransitionRefused, match="都不能放行"):
             services.release(order, manager, seen_version=order.version, comment="同意")
         db.session.rollback()
         other = user(make_user(Role.MANAGER, territories=["440300"]).id)
@@ -174,7 +174,7 @@ def test_an_overdue_invoice_holds_new_orders(app, shop, people):
     state = _confirm(app, order_id, people[Role.SERVICE].id)[0]
     assert state == "on_hold"
     with app.app_context():
-        assert db.session.get(Order, order_id).hold_reason == "¥10.00 of invoices are overdue."
+        assert db.session.get(Order, order_id).hold_reason == "有 ¥10.00 的发票已逾期。"
 
 
 def test_no_credit_limit_means_every_order_waits_for_a_manager(app, shop, people):
@@ -184,4 +184,4 @@ def test_no_credit_limit_means_every_order_waits_for_a_manager(app, shop, people
     order_id = place(app, shop)
     assert _confirm(app, order_id, people[Role.SERVICE].id)[0] == "on_hold"
     with app.app_context():
-        assert db.session.get(Order, order_id).hold_reason == "No credit limit is set for this distributor."
+        assert db.session.get(Order, order_id).hold_reason == "该经销商尚未设定信用额度。"

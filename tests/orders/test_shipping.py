@@ -72,7 +72,7 @@ def test_partial_shipments_keep_the_order_picking_until_all_is_out(app, drive_or
 def test_more_than_is_left_is_refused(app, drive_order, lots, people):
     order_id = _picking(app, drive_order)
     problems = _ship(app, order_id, people[Role.SERVICE].id, [(1, lots["amox"], 4, "")])
-    assert problems == ["阿莫西林胶囊: 4 units is more than the 3 left to ship."]
+    assert problems == ["阿莫西林胶囊：4 件超过了待发的 3 件。"]
 
 
 def test_a_near_expiry_lot_needs_the_distributors_consent(app, drive_order, lots, people, shop):
@@ -80,7 +80,7 @@ def test_a_near_expiry_lot_needs_the_distributors_consent(app, drive_order, lots
     order_id = _picking(app, drive_order)
     problems = _ship(app, order_id, people[Role.SERVICE].id, [(1, near, 3, "")])
     assert len(problems) == 1
-    assert "has not accepted near-expiry goods for 阿莫西林胶囊" in problems[0]
+    assert "经销商未同意接受阿莫西林胶囊的近效期货品" in problems[0]
     with app.app_context():
         db.session.get(Order, order_id).lines[1].accepts_near_expiry = True
         db.session.commit()
@@ -103,13 +103,13 @@ def test_an_expired_lot_is_never_shipped(app, drive_order, people, shop):
         lot_id = lot.id
     order_id = _picking(app, drive_order)
     problems = _ship(app, order_id, people[Role.SERVICE].id, [(1, lot_id, 3, "")])
-    assert "expired on" in problems[0]
+    assert "过期" in problems[0]
 
 
 def test_a_lot_of_another_product_is_refused(app, drive_order, lots, people):
     order_id = _picking(app, drive_order)
     assert _ship(app, order_id, people[Role.SERVICE].id, [(1, lots["dan"], 3, "")]) == [
-        "阿莫西林胶囊: choose one of its lots."
+        "阿莫西林胶囊：请选择该品种的批号。"
     ]
 
 
@@ -118,15 +118,15 @@ def test_bad_trace_codes_are_listed_with_their_lines_and_change_nothing(app, dri
     good = fresh_codes(1)[0]
     pasted = f"追溯码\n{good}\n12345\n{code(5, prefix='7000000')}\n"
     problems = _ship(app, order_id, people[Role.SERVICE].id, [(0, lots["dan"], 2, pasted)])
-    assert problems[0] == "Line 3: “12345” is not a 20-digit trace code."
-    assert any(p.startswith(f"Not codes of 丹参滴丸 (药品标识码 {DRUG_CODE})") for p in problems)
+    assert problems[0] == "第 3 行：“12345”不是 20 位追溯码。"
+    assert any(p.startswith(f"以下不是丹参滴丸（药品标识码 {DRUG_CODE}）") for p in problems)
     _nothing_shipped(app, order_id, lots)
 
 
 def test_the_count_must_match_the_quantity(app, drive_order, lots, people):
     order_id = _picking(app, drive_order)
     problems = _ship(app, order_id, people[Role.SERVICE].id, [(0, lots["dan"], 2, fresh_codes(1)[0])])
-    assert problems == ["丹参滴丸: 1 codes for 2 units."]
+    assert problems == ["丹参滴丸：2 件货却有 1 个追溯码。"]
     _nothing_shipped(app, order_id, lots)
 
 
@@ -136,12 +136,12 @@ def test_a_code_is_shipped_once_unless_it_came_back(app, drive_order, lots, peop
     assert _ship(app, first, people[Role.SERVICE].id, [(0, lots["dan"], 2, "\n".join(codes))]) is None
     second = _picking(app, drive_order)
     problems = _ship(app, second, people[Role.SERVICE].id, [(0, lots["dan"], 2, "\n".join(codes))])
-    assert problems == [f"Already shipped and not returned: {', '.join(sorted(codes))}."]
+    assert problems == [f"以下追溯码已发出且未退回：{', '.join(sorted(codes))}。"]
     with app.app_context():
         db.session.query(ShippedCode).filter(ShippedCode.code == codes[0]).update({"returned_at": utcnow()})
         db.session.commit()
     problems = _ship(app, second, people[Role.SERVICE].id, [(0, lots["dan"], 2, "\n".join(codes))])
-    assert problems == [f"Already shipped and not returned: {codes[1]}."]
+    assert problems == [f"以下追溯码已发出且未退回：{codes[1]}。"]
 
 
 def test_a_case_code_stands_for_its_units(app, drive_order, lots, people):
@@ -162,7 +162,7 @@ def test_receipt_with_a_shortage_is_recorded_per_line(app, drive_order, shop):
         order = db.session.get(Order, order_id)
         portal = user(shop.portal_user_id)
         line = order.lines[1]
-        with pytest.raises(BusinessError, match="say what is missing"):
+        with pytest.raises(BusinessError, match="请说明短少或破损情况"):
             services.confirm_receipt(order, portal, seen_version=order.version, received={line.id: 2})
         db.session.rollback()
         services.confirm_receipt(
@@ -182,7 +182,7 @@ def test_receipt_is_confirmed_automatically_after_the_policy_days(app, drive_ord
         assert order.state == "delivered"
         last = db.session.query(WorkflowHistory).filter_by(workflow="orders", record_id=order_id).all()[-1]
         assert last.actor_id is None
-        assert "automatically" in last.comment
+        assert "自动确认收货" in last.comment
 
 
 @pytest.mark.parametrize("number", ["123", "2644000000000000000X", "264400000000000000001"])
@@ -190,7 +190,7 @@ def test_an_invoice_number_has_20_or_8_digits(app, drive_order, people, number):
     order_id = drive_order("delivered")
     with app.app_context():
         order = db.session.get(Order, order_id)
-        with pytest.raises(BusinessError, match="20 digits"):
+        with pytest.raises(BusinessError, match="20 位"):
             services.record_invoice(
                 order,
                 user(people[Role.SERVICE].id),
