@@ -246,6 +246,10 @@ def load_demo() -> None:
     _load_leads()
     # Screening and onboarding: a case under review, a draft agreement, a signed distributor.
     load_onboarding_demo(DEMO_PASSWORD)
+    # Orders: the signed distributor's orders in every state, lots, credit, a statement.
+    from crm.orders.demo import load_orders_demo
+
+    load_orders_demo()
 
 
 def _load_leads() -> None:

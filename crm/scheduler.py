@@ -65,6 +65,13 @@ def run_licence_watch():
     return watch()
 
 
+def run_order_jobs():
+    """Confirm receipts nobody answered and hold the orders of suspended distributors (see crm.orders.services)."""
+    from crm.orders.services import run_order_jobs as run
+
+    return run()
+
+
 def _in_app_context(app: Flask, job):
     def run():
         with app.app_context():
@@ -111,6 +118,7 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
         id="licence_watch",
         next_run_time=datetime.now(ZoneInfo(app.config["BABEL_DEFAULT_TIMEZONE"])),
     )
+    scheduler.add_job(_in_app_context(app, run_order_jobs), "interval", minutes=15, id="order_jobs")
     scheduler.add_job(
         _in_app_context(app, prune_security_tables),
         "interval",

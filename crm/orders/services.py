@@ -565,3 +565,36 @@ def set_credit(distributor: Distributor, actor, *, credit_limit, payment_days) -
     )
     db.session.flush()
     return row
+
+
+def hold_orders_of_inactive_distributors() -> int:
+    """Put the open orders of suspended or terminated distributors on hold (the scheduler's job).
+
+    The supply gates already refuse to confirm or ship them; the hold makes it
+    visible on the order desk's queue and the portal, with the reason.
+    """
+    held = 0
+    orders = db.session.scalars(
+        select(Order)
+        .join(Distributor, Distributor.id == Order.distributor_id)
+        .where(Order._state.in_(("submitted", "confirmed")), Distributor._state.in_(("suspended", "terminated")))
+    ).all()
+    for order in orders:
+        hold(
+            order,
+            SYSTEM,
+            seen_version=order.version,
+            comment=_("The distributor is “%(state)s”: its open orders wait.", state=order.distributor.state_def.label),
+        )
+        held += 1
+    return held
+
+
+def run_order_jobs() -> str | None:
+    """The scheduler's order job: automatic receipts, holds for inactive distributors. Idempotent."""
+    received = auto_confirm_receipts()
+    held = hold_orders_of_inactive_distributors()
+    db.session.commit()
+    if received or held:
+        return f"{received} receipts confirmed automatically, {held} orders held"
+    return None

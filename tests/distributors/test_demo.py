@@ -29,7 +29,7 @@ def test_demo_has_a_case_in_review_a_draft_and_a_signed_distributor_with_its_por
         }
         assert agreements == {
             "杭州临平康华医药有限公司": ("draft", [("330113", True), ("330100", False)]),
-            "杭州钱塘海达医药有限公司": ("signed", [("330114", True)]),
+            "杭州钱塘海达医药有限公司": ("signed", [("330114", True), ("330114", False)]),  # + orders demo
         }
         signed = db.session.scalar(select(Distributor).where(Distributor.name == "杭州钱塘海达医药有限公司"))
         assert signed.state == "active"

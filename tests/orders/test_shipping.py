@@ -215,3 +215,22 @@ def test_an_invoice_is_due_after_the_payment_terms(app, drive_order, people):
         )
         db.session.commit()
         assert (invoice.due_on, invoice.amount, order.state) == (date(2026, 12, 31), Decimal("87.00"), "invoiced")
+
+
+def test_a_suspended_distributors_open_orders_go_on_hold(app, drive_order, shop, people):
+    from crm.distributors.models import Distributor
+    from crm.orders.services import run_order_jobs
+    from crm.workflow import engine
+
+    submitted, confirmed, picking = drive_order("submitted"), drive_order("confirmed"), drive_order("picking")
+    with app.app_context():
+        distributor = db.session.get(Distributor, shop.distributor_id)
+        engine.apply_event(
+            distributor, "suspend", user(people[Role.MANAGER].id), seen_version=distributor.version, comment="窜货"
+        )
+        db.session.commit()
+        assert run_order_jobs() == "0 receipts confirmed automatically, 2 orders held"
+        states = [db.session.get(Order, i).state for i in (submitted, confirmed, picking)]
+        assert states == ["on_hold", "on_hold", "picking"]  # picking waits on the supply gate instead
+        assert db.session.get(Order, submitted).hold_reason == "经销商状态为“已暂停”：其未完成订单暂停处理。"
+        assert run_order_jobs() is None
