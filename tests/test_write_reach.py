@@ -391,6 +391,19 @@ PROBES: dict[str, Probe] = {
         },
         attacks=((OWN, OWN), (FOREIGN, FOREIGN)),
     ),
+    # Own side: the price of their own agreement's line in 广东 (an administrator added it).
+    "distributors.agreement_line_price": Probe(
+        url=lambda w, s: (
+            {"agreement_id": s.mixed_agreement_id, "agreement_line_id": s.mixed_foreign_line_id}
+            if s is w.own
+            else {"agreement_id": s.agreement_id, "agreement_line_id": s.agreement_line_id}
+        ),
+        form=lambda w, us, fs: {
+            "seen_version": w.version(_m("Agreement"), us.mixed_agreement_id if us is w.own else us.agreement_id),
+            "unit_price": "12.50",
+        },
+        attacks=((OWN, OWN), (FOREIGN, FOREIGN)),
+    ),
     "distributors.agreement_contact_add": Probe(
         url=lambda w, s: {"agreement_id": s.agreement_id},
         form=lambda w, us, fs: {
@@ -511,6 +524,11 @@ CONTROLS = {
     "distributors.agreement_sign": (
         lambda w, s: {"agreement_id": s.agreement_id},
         lambda w, us, fs: {"seen_version": w.version(_m("Agreement"), us.agreement_id)},
+        MANAGER,
+    ),
+    "distributors.agreement_line_price": (
+        lambda w, s: {"agreement_id": s.agreement_id, "agreement_line_id": s.agreement_line_id},
+        lambda w, us, fs: {"seen_version": w.version(_m("Agreement"), us.agreement_id), "unit_price": "12.50"},
         MANAGER,
     ),
     "distributors.agreement_line_remove": (

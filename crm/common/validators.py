@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 # GB 32100-2015: 统一社会信用代码, 18 characters, the last a check character.
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -40,3 +41,24 @@ def normalize_approval_number(value: str | None) -> str | None:
     """Return the canonical 国药准字 number, or None when the format is wrong."""
     number = normalize_text(value).upper().replace("国药准字".upper(), "国药准字")
     return number if _APPROVAL_NUMBER.match(number) else None
+
+
+CENT = Decimal("0.01")
+MONEY_LIMIT = Decimal("1e12")  # Numeric(14, 2) holds less than a trillion yuan
+
+
+def parse_amount(raw, *, places: Decimal = CENT, allow_zero: bool = False) -> Decimal | None:
+    """An amount of yuan a user typed ("1,234.5", "１２３", "¥88"), rounded to ``places``; None when it is not one.
+
+    Refuses negatives, NaN and infinities, and zero unless ``allow_zero``.
+    """
+    text = unicodedata.normalize("NFKC", str(raw or "")).strip().lstrip("¥￥").replace(",", "").strip()
+    if not text:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount < 0 or (amount == 0 and not allow_zero) or amount >= MONEY_LIMIT:
+        return None
+    return amount.quantize(places, ROUND_HALF_UP)

@@ -29,6 +29,7 @@ from crm.auth.services import end_all_sessions, record_audit
 from crm.common.errors import BusinessError, check_version
 from crm.common.phones import normalize_phone
 from crm.common.time import local_today, utcnow
+from crm.common.validators import parse_amount
 from crm.distributors.agreements import Clash, Grant, find_clashes, territory_range
 from crm.distributors.models import (
     Agreement,
@@ -262,13 +263,30 @@ def _lock_products(product_ids) -> None:
     db.session.execute(select(Product.id).where(Product.id.in_(sorted(set(product_ids)))).with_for_update())
 
 
+def _price(raw) -> Decimal | None:
+    """The unit price a signer typed (blank: not agreed yet)."""
+    if not str(raw or "").strip():
+        return None
+    price = parse_amount(raw, places=Decimal("0.0001"))
+    if price is None:
+        raise BusinessError(_("The unit price is an amount in yuan, more than zero."))
+    return price
+
+
 def add_line(
-    agreement: Agreement, actor, seen_version, product_id, territory_code: str, exclusive: bool
+    agreement: Agreement,
+    actor,
+    seen_version,
+    product_id,
+    territory_code: str,
+    exclusive: bool,
+    unit_price=None,
 ) -> AgreementLine:
     """Add a product in a territory to a draft agreement; refused when it clashes with another grant."""
     check_version(agreement, seen_version)
     _require_signer(actor)
     _require_draft(agreement)
+    price = _price(unit_price)
     product = db.session.get(Product, int(product_id)) if str(product_id or "").isdigit() else None
     if product is None or not product.active:
         raise BusinessError(_("Choose a product from the list."))
@@ -287,9 +305,39 @@ def add_line(
         raise BusinessError(clash_message(clashes[0]))
     lo, hi = territory.code_range
     line = AgreementLine(
-        product_id=product.id, territory_code=territory.code, exclusive=bool(exclusive), code_lo=lo, code_hi=hi
+        product_id=product.id,
+        territory_code=territory.code,
+        exclusive=bool(exclusive),
+        code_lo=lo,
+        code_hi=hi,
+        unit_price=price,
     )
     agreement.lines.append(line)
+    _touch(agreement)
+    db.session.flush()
+    return line
+
+
+def set_line_price(agreement: Agreement, actor, seen_version, line_id, unit_price) -> AgreementLine:
+    """Agree (or change) the price of one grant, on a draft or a signed agreement; orders placed keep theirs."""
+    check_version(agreement, seen_version)
+    _require_signer(actor)
+    if agreement.status == AgreementStatus.ENDED:
+        raise BusinessError(_("This agreement has ended."))
+    line = next((li for li in agreement.lines if str(li.id) == str(line_id)), None)
+    if line is None:
+        raise BusinessError(_("That line is no longer in the agreement."))
+    require_covered(actor, [line.territory_code], what=_("This agreement"))
+    old, line.unit_price = line.unit_price, _price(unit_price)
+    record_audit(
+        "agreement_price",
+        user=actor,
+        agreement=agreement.number,
+        product=line.product.name,
+        territory=line.territory_code,
+        old=str(old) if old is not None else None,
+        new=str(line.unit_price) if line.unit_price is not None else None,
+    )
     _touch(agreement)
     db.session.flush()
     return line

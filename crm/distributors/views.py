@@ -271,9 +271,27 @@ def agreement_line_add(agreement_id):
         request.form.get("product_id"),
         (request.form.get("territory_code") or "").strip(),
         request.form.get("exclusive") in ("y", "1", "on"),
+        request.form.get("unit_price"),
     )
     if outcome.ok:
         flash(_("Added to agreement %(number)s.", number=agreement.number), "success")
+    return _back_to(agreement.distributor_id)
+
+
+@bp.route("/agreements/<int:agreement_id>/lines/<int:agreement_line_id>/price", methods=["POST"])
+@roles_required(*SIGNERS)
+def agreement_line_price(agreement_id, agreement_line_id):
+    agreement = _stale_or_404(agreement_id)
+    outcome = perform(
+        onboarding.set_line_price,
+        agreement,
+        current_user,
+        request.form.get("seen_version"),
+        agreement_line_id,
+        request.form.get("unit_price"),
+    )
+    if outcome.ok:
+        flash(_("Price saved for %(product)s.", product=outcome.value.product.name), "success")
     return _back_to(agreement.distributor_id)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from crm.access.scoping import record_in_reach
 from crm.common.errors import BusinessError, check_version, stale_record
 from crm.common.phones import normalize_phone
 from crm.common.time import local_today, utcnow
+from crm.common.validators import parse_amount
 from crm.distributors.models import Agreement, AgreementLine, AgreementStatus, Distributor
 from crm.extensions import db
 from crm.orders import gates, stock, tracecodes
@@ -57,11 +58,8 @@ def _whole(value, *, message: str) -> int:
 
 
 def _money(value, *, message: str) -> Decimal:
-    try:
-        amount = Decimal(str(value).strip().replace(",", "").replace("，", "")).quantize(CENT, ROUND_HALF_UP)
-    except (InvalidOperation, ValueError, TypeError):
-        raise BusinessError(message) from None
-    if not amount.is_finite() or amount <= 0 or amount >= Decimal("1e12"):
+    amount = parse_amount(value)
+    if amount is None:
         raise BusinessError(message)
     return amount
 
@@ -538,14 +536,9 @@ def set_credit(distributor: Distributor, actor, *, credit_limit, payment_days) -
     if actor.role not in (Role.MANAGER, Role.ADMIN):
         raise BusinessError(_("Only a manager sets credit terms."))
     raw = str(credit_limit or "").strip()
-    limit = None
-    if raw:
-        try:
-            limit = Decimal(raw.replace(",", "")).quantize(CENT, ROUND_HALF_UP)
-        except InvalidOperation:
-            limit = Decimal("-1")
-        if not limit.is_finite() or limit < 0 or limit >= Decimal("1e12"):
-            raise BusinessError(_("The credit limit is an amount in yuan, zero or more."))
+    limit = parse_amount(raw, allow_zero=True) if raw else None
+    if raw and limit is None:
+        raise BusinessError(_("The credit limit is an amount in yuan, zero or more."))
     try:
         days = int(str(payment_days).strip())
     except (TypeError, ValueError):

@@ -194,3 +194,40 @@ def test_the_lot_page_answers_who_received_it(app, client, drive_order, lots, pe
     page = client.get(f"/orders/lots/{lots['dan']}").get_data(as_text=True)
     assert "深圳测试医药" in page
     assert 'data-testid="left">998 / 1000' in page
+
+
+def test_a_manager_agrees_the_price_per_grant_and_orders_placed_keep_theirs(app, client, shop, people):
+    from crm.distributors.models import Agreement, AgreementLine
+
+    before = place(app, shop, dan=1, amox=0)
+    login(client, people[Role.MANAGER])
+    with app.app_context():
+        line_id = (
+            db.session.query(AgreementLine).filter_by(agreement_id=shop.agreement_id, product_id=shop.dan).one().id
+        )
+    for bad in ("abc", "-1", "0", "NaN"):
+        version = _agreement_version(app, shop.agreement_id)
+        post(
+            client,
+            f"/distributors/agreements/{shop.agreement_id}/lines/{line_id}/price",
+            {"seen_version": version, "unit_price": bad},
+        )
+    with app.app_context():
+        assert db.session.get(AgreementLine, line_id).unit_price == Decimal("25.5000")
+    post(
+        client,
+        f"/distributors/agreements/{shop.agreement_id}/lines/{line_id}/price",
+        {"seen_version": _agreement_version(app, shop.agreement_id), "unit_price": "¥27.80"},
+    )
+    after = place(app, shop, dan=1, amox=0)
+    with app.app_context():
+        assert db.session.get(Order, before).total == Decimal("25.50")
+        assert db.session.get(Order, after).total == Decimal("27.80")
+        assert db.session.get(Agreement, shop.agreement_id).status.value == "signed"
+
+
+def _agreement_version(app, agreement_id) -> int:
+    from crm.distributors.models import Agreement
+
+    with app.app_context():
+        return db.session.get(Agreement, agreement_id).version
