@@ -20,6 +20,7 @@ import json
 import re
 import secrets
 import unicodedata
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ from crm.common.errors import BusinessError
 from crm.common.phones import format_phone, normalize_phone
 from crm.common.time import utcnow
 from crm.common.validators import normalize_uscc
+from crm.db import read_transaction
 from crm.extensions import db
 from crm.leads.imports_models import ImportStatus, LeadImport
 from crm.leads.models import Campaign, ContactPhone, Lead, LeadContact, lead_products
@@ -58,20 +60,109 @@ class ImportFileError(BusinessError):
     """The file cannot be taken or read as a table; ``message`` says why, for the user."""
 
 
-def read_table(path: str | Path) -> tuple[list[str], Iterator[list]]:
-    """The header row and an iterator over the data rows of a CSV or XLSX file."""
+@dataclass(frozen=True)
+class TableLimits:
+    """How far an uploaded list may expand: a 500 KB XLSX can unpack to a million rows.
+
+    Defaults in config.py (LEAD_IMPORT_MAX_*); a file beyond any of them is refused
+    with a message that says which, before its rows are checked.
+    """
+
+    rows: int = 100_000  # data rows, blank ones included
+    columns: int = 100
+    cell_chars: int = 5_000
+    uncompressed_bytes: int = 100 * 2**20  # what an XLSX's parts declare they unpack to
+    parts: int = 1_000  # files inside an XLSX
+
+    @classmethod
+    def from_config(cls) -> TableLimits:
+        config = current_app.config
+        return cls(
+            rows=config.get("LEAD_IMPORT_MAX_ROWS", cls.rows),
+            columns=config.get("LEAD_IMPORT_MAX_COLUMNS", cls.columns),
+            cell_chars=config.get("LEAD_IMPORT_MAX_CELL_CHARS", cls.cell_chars),
+            uncompressed_bytes=config.get("LEAD_IMPORT_MAX_UNCOMPRESSED_BYTES", cls.uncompressed_bytes),
+        )
+
+    def too_many_rows(self) -> ImportFileError:
+        return ImportFileError(
+            _(
+                "The file has more than %(n)d rows. Split it into files of at most that many and import each.",
+                n=self.rows,
+            )
+        )
+
+
+def read_table(path: str | Path, limits: TableLimits | None = None) -> tuple[list[str], Iterator[list]]:
+    """The header row and an iterator over the data rows of a CSV or XLSX file.
+
+    XLSX is read in streaming mode. The iterator stops with an ``ImportFileError`` at
+    the first row beyond ``limits`` (rows, columns, characters in a cell), so that a
+    file that expands to millions of rows is refused instead of read to its end.
+    """
     path = Path(path)
+    limits = limits or TableLimits.from_config()
     if path.suffix.lower() == ".xlsx":
-        return _read_xlsx(path)
+        header, rows = _read_xlsx(path, limits)
+    else:
+        header, rows = _read_csv(path)
+    _check_width(header, 1, limits)
+    return ["" if h is None else str(h).strip() for h in header], _bounded(rows, limits)
+
+
+def _read_csv(path: Path) -> tuple[list, Iterator[list]]:
     text = _decode(path.read_bytes())
     # A NUL (what a UTF-16 file looks like read as bytes, or a broken export's padding) is never
     # part of a name or a phone, and PostgreSQL cannot store one.
     text = text.replace("\x00", "")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error:
+        header = None
     if not header:
         raise ImportFileError(_("The file is empty."))
-    return [str(h).strip() for h in header], reader
+    return header, reader
+
+
+def _check_width(row, number: int, limits: TableLimits) -> None:
+    if len(row) > limits.columns:
+        used = len(row)
+        while used and row[used - 1] in (None, ""):
+            used -= 1  # a sheet whose declared width is wider than what it holds
+        if used > limits.columns:
+            raise ImportFileError(
+                _(
+                    "Row %(row)d has more than %(n)d columns. Keep only the list's columns.",
+                    row=number,
+                    n=limits.columns,
+                ),
+            )
+    for value in row:
+        if value.__class__ is str and len(value) > limits.cell_chars:
+            raise ImportFileError(
+                _(
+                    "Row %(row)d holds a cell of more than %(n)d characters. Shorten it and import the file again.",
+                    row=number,
+                    n=limits.cell_chars,
+                )
+            )
+
+
+def _bounded(rows: Iterator, limits: TableLimits) -> Iterator[list]:
+    number = 1
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error:  # a quoted cell that never ends, or one beyond the csv module's own limit
+            raise ImportFileError(_("Row %(row)d cannot be read: check the quotes in it.", row=number + 1)) from None
+        number += 1
+        if number - 1 > limits.rows:
+            raise limits.too_many_rows()
+        _check_width(row, number, limits)
+        yield list(row)
 
 
 def _decode(raw: bytes) -> str:
@@ -93,24 +184,102 @@ def _delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_xlsx(path: Path) -> tuple[list[str], Iterator[list]]:
+def _unreadable_workbook() -> ImportFileError:
+    return ImportFileError(_("The file is not a readable XLSX workbook."))
+
+
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+
+
+def _check_archive(path: Path, limits: TableLimits) -> None:
+    """Refuse an XLSX that unpacks beyond the limits, before openpyxl reads any of it.
+
+    First the parts' declared sizes: Python's zipfile never unpacks more than a part
+    declares (it stops there, and a part that held more fails its checksum), so they
+    bound the work. Then the rows each sheet holds, counted in its XML without parsing
+    it (a fraction of a second for a million rows): openpyxl parses a whole sheet when
+    it has no declared dimension just to open the workbook, and the rows are only
+    bounded while they are read.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+            if len(parts) > limits.parts or sum(part.file_size for part in parts) > limits.uncompressed_bytes:
+                raise ImportFileError(
+                    _(
+                        "The workbook unpacks to more than %(mb)d MB. Split it into smaller files and import each.",
+                        mb=max(1, limits.uncompressed_bytes // 2**20),
+                    )
+                )
+            for part in parts:
+                # Rows are in the worksheets; which part is one, only the workbook's relations say.
+                if part.filename.endswith(".xml") and _row_tags(archive, part, limits.rows + 1) > limits.rows + 1:
+                    raise limits.too_many_rows()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise _unreadable_workbook() from None
+
+
+def _row_tags(archive: zipfile.ZipFile, part: zipfile.ZipInfo, stop_after: int) -> int:
+    """The <row> elements in one part of the archive, counted up to just past ``stop_after``."""
+    found = 0
+    carry = b""
+    with archive.open(part) as xml:
+        while chunk := xml.read(1 << 20):
+            data = carry + chunk
+            cut = data.rfind(b"<")  # a tag cut by the chunk's end is counted with the next chunk
+            cut = len(data) if cut < 0 else cut
+            found += len(_ROW_TAG.findall(data, 0, cut))
+            carry = data[cut:]
+            if found > stop_after:
+                return found
+    return found + len(_ROW_TAG.findall(carry))
+
+
+def _read_xlsx(path: Path, limits: TableLimits) -> tuple[list, Iterator[list]]:
     from openpyxl import load_workbook
 
+    _check_archive(path, limits)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
+        sheet = workbook.worksheets[0]
     except Exception:  # openpyxl raises many kinds for a damaged file
-        raise ImportFileError(_("The file is not a readable XLSX workbook.")) from None
-    rows = workbook.worksheets[0].iter_rows(values_only=True)
-    header = next(rows, None)
+        raise _unreadable_workbook() from None
+    declared = sheet.max_row  # from the sheet's <dimension>, when it has one: refused without reading a row
+    if declared is not None and declared - 1 > limits.rows:
+        raise limits.too_many_rows()
+    rows = sheet.iter_rows(values_only=True)
+    try:
+        header = next(rows, None)
+    except Exception:
+        raise _unreadable_workbook() from None
     if not header:
         raise ImportFileError(_("The file is empty."))
-    return ["" if h is None else str(h).strip() for h in header], (list(r) for r in rows)
+    return list(header), rows
 
 
-def count_rows(path: str | Path) -> int:
-    """Data rows in the file (blank ones included), without validating them."""
+def check_table(path: str | Path, limits: TableLimits | None = None) -> list[str]:
+    """The header of an uploaded list, once its size is known to be within ``limits``; else ``ImportFileError``.
+
+    An XLSX is checked by ``_check_archive`` (its parts' sizes and rows, without parsing
+    them); a CSV is at most the upload cap, and its rows are read to the end.
+    """
+    path = Path(path)
+    headers, rows = read_table(path, limits)
+    if path.suffix.lower() != ".xlsx":
+        for _row in rows:
+            pass  # the bound raises
+    return headers
+
+
+def count_rows(path: str | Path, stop_after: int | None = None) -> int:
+    """Data rows in the file (blank ones included), without validating them; at most ``stop_after`` + 1."""
     _header, rows = read_table(path)
-    return sum(1 for _row in rows)
+    count = 0
+    for _row in rows:
+        count += 1
+        if stop_after is not None and count > stop_after:
+            break
+    return count
 
 
 # --- column mapping ----------------------------------------------------------------------------
@@ -868,8 +1037,9 @@ def receive_upload(upload, campaign_id: int | None, actor) -> LeadImport:
     """Keep an uploaded list under a server-made name and open its import, with columns guessed.
 
     Refuses, with the user's message, a missing campaign or file, a type other than
-    CSV/XLSX, a file over the size cap, and one that cannot be read as a table (the
-    stored copy is removed then). Flushes; the caller commits.
+    CSV/XLSX, a file over the size cap, one that expands beyond ``TableLimits`` and one
+    that cannot be read as a table (the stored copy is removed then). The file is
+    checked in a transaction that only reads. Flushes; the caller commits.
     """
     campaign = db.session.get(Campaign, campaign_id or 0)
     if campaign is None:
@@ -886,7 +1056,8 @@ def receive_upload(upload, campaign_id: int | None, actor) -> LeadImport:
     try:
         if path.stat().st_size > limit:
             raise ImportFileError(too_large_message())
-        headers, _rows = read_table(path)
+        with read_transaction(db.session):  # the upload's POST would hold SQLite's write lock meanwhile
+            headers = check_table(path)
     except ImportFileError:
         path.unlink(missing_ok=True)
         raise
@@ -982,6 +1153,111 @@ def _discard_files(file_name: str, *, upload: bool) -> None:
         (directory / file_name).unlink(missing_ok=True)
 
 
+def _store_plan(job: LeadImport, plan: ImportPlan) -> None:
+    job.report_json = json.dumps(plan.report(), ensure_ascii=False)
+    job.total_rows = len(plan.rows)
+    job.status = ImportStatus.PREVIEWED
+
+
+def refuse_file(job: LeadImport, message: str) -> None:
+    """The file turned out to be beyond the limits while it was read: the job fails with why, the file goes."""
+    job.status = ImportStatus.FAILED
+    job.error_message = message
+    job.finished_at = utcnow()
+    _discard_files(job.file_name, upload=True)
+
+
+def start_dry_run(job: LeadImport, mapping: dict[str, int], actor) -> bool:
+    """Check the upload with ``mapping`` (``plan_import``), or queue the check for the scheduler when
+    the file holds more than LEAD_IMPORT_BACKGROUND_ROWS rows. True when the preview is ready now.
+
+    The file is read in a transaction that only reads: on SQLite a POST's transaction holds
+    the write lock, and other users' writes and the scheduler's jobs would wait for the whole
+    read. A file found beyond the limits fails the job with the reason (``job.error_message``)
+    and is deleted. Commits the mapping before the read; flushes the outcome, the caller commits.
+    """
+    job_id = job.id
+    job.mapping_json = json.dumps(mapping)
+    db.session.flush()
+    db.session.commit()  # the mapping is kept whatever the check finds
+    plan = None
+    refusal = None
+    with read_transaction(db.session):
+        try:
+            threshold = current_app.config.get("LEAD_IMPORT_BACKGROUND_ROWS", 2000)
+            if count_rows(job_path(job), stop_after=threshold) <= threshold:
+                plan = plan_import(job_path(job), mapping, actor)
+        except ImportFileError as error:
+            refusal = error.message
+    job = db.session.get(LeadImport, job_id)
+    if refusal is not None:
+        refuse_file(job, refusal)
+    elif plan is None:
+        job.status = ImportStatus.DRY_RUN_QUEUED
+        job.report_json = None
+    else:
+        _store_plan(job, plan)
+    db.session.flush()
+    return plan is not None
+
+
+def claim_next_dry_run(now: datetime | None = None) -> LeadImport | None:
+    """Take the oldest queued dry run, atomically (see ``claim_next_job``)."""
+    table = LeadImport.__table__
+    while True:
+        job_id = db.session.scalar(
+            select(table.c.id).where(table.c.status == ImportStatus.DRY_RUN_QUEUED).order_by(table.c.id).limit(1)
+        )
+        if job_id is None:
+            db.session.rollback()
+            return None
+        started = now or utcnow()
+        claimed = db.session.execute(
+            update(table)
+            .where(table.c.id == job_id, table.c.status == ImportStatus.DRY_RUN_QUEUED)
+            .values(
+                status=ImportStatus.CHECKING, started_at=started, heartbeat_at=started, attempts=table.c.attempts + 1
+            )
+        ).rowcount
+        db.session.commit()
+        if claimed:
+            return db.session.get(LeadImport, job_id)
+
+
+def run_dry_run_job(job: LeadImport, actor) -> bool:
+    """The scheduler's dry run of a large upload: the preview is ready after it, or the job failed with why.
+
+    Reads in a transaction that only reads (see ``start_dry_run``); commits. True when the
+    preview is ready. A run taken for dead meanwhile (``recover_stalled_imports``) keeps nothing.
+    """
+    job_id, attempt, mapping, path = job.id, job.attempts, job.mapping, job_path(job)
+    values: dict = {}
+    try:
+        with read_transaction(db.session):
+            plan = plan_import(path, mapping, actor)
+        values = {
+            "status": ImportStatus.PREVIEWED,
+            "report_json": json.dumps(plan.report(), ensure_ascii=False),
+            "total_rows": len(plan.rows),
+            "attempts": 0,  # the import's own runs count from here
+        }
+    except ImportFileError as error:
+        values = {"status": ImportStatus.FAILED, "error_message": error.message, "finished_at": utcnow()}
+    except Exception:
+        current_app.logger.exception("dry run of lead import %s failed", job_id)
+        values = {"status": ImportStatus.FAILED, "error_message": _("The check failed."), "finished_at": utcnow()}
+    table = LeadImport.__table__
+    ours = db.session.execute(
+        update(table)
+        .where(table.c.id == job_id, table.c.status == ImportStatus.CHECKING, table.c.attempts == attempt)
+        .values(**values)
+    ).rowcount
+    db.session.commit()
+    if ours and values["status"] == ImportStatus.FAILED:
+        _discard_files(job.file_name, upload=True)
+    return bool(ours) and values["status"] == ImportStatus.PREVIEWED
+
+
 def run_import_job(job: LeadImport, actor) -> int:
     """Validate the file again (the database may have changed since the preview) and import it.
 
@@ -993,7 +1269,11 @@ def run_import_job(job: LeadImport, actor) -> int:
     job_id, attempt, file_name = job.id, job.attempts, job.file_name
     finished = False
     try:
-        plan = plan_import(job_path(job), job.mapping, actor)
+        path, mapping = job_path(job), job.mapping
+        # Parsing takes no write lock (see ``start_dry_run``); only writing the leads does.
+        with read_transaction(db.session):
+            plan = plan_import(path, mapping, actor)
+        job = db.session.get(LeadImport, job_id)
         count = import_plan(
             plan,
             actor,
@@ -1078,24 +1358,24 @@ def _file_time(path: Path) -> datetime | None:
         return None
 
 
-def _stalled_imports(cutoff: datetime) -> list[tuple[int, str, int]]:
-    """(id, file name, attempts) of the running imports with no sign of life since ``cutoff``.
+def _stalled_imports(cutoff: datetime) -> list[tuple[int, str, int, str]]:
+    """(id, file name, attempts, status) of the running imports and dry runs with no sign of life since ``cutoff``.
 
     A sign of life is the claim, a progress row write (PostgreSQL) or the progress file's
     modification time (SQLite). The read transaction ends here.
     """
     table = LeadImport.__table__
     rows = db.session.execute(
-        select(table.c.id, table.c.file_name, table.c.attempts)
-        .where(table.c.status == ImportStatus.RUNNING, _last_seen() < cutoff)
+        select(table.c.id, table.c.file_name, table.c.attempts, table.c.status)
+        .where(table.c.status.in_((ImportStatus.RUNNING, ImportStatus.CHECKING)), _last_seen() < cutoff)
         .order_by(table.c.id)
     ).all()
     db.session.commit()
     stalled = []
-    for job_id, file_name, attempts in rows:
+    for job_id, file_name, attempts, status in rows:
         touched = _file_time(imports_dir() / f"{file_name}.progress")
         if touched is None or touched < cutoff:
-            stalled.append((job_id, file_name, attempts))
+            stalled.append((job_id, file_name, attempts, status))
     return stalled
 
 
@@ -1108,8 +1388,9 @@ def recover_stalled_imports(now: datetime | None = None) -> list[str]:
     cutoff = now - timedelta(minutes=current_app.config.get("LEAD_IMPORT_STALE_MINUTES", 15))
     table = LeadImport.__table__
     done = []
-    for job_id, file_name, attempts in _stalled_imports(cutoff):
+    for job_id, file_name, attempts, status in _stalled_imports(cutoff):
         give_up = attempts >= MAX_ATTEMPTS
+        again = ImportStatus.DRY_RUN_QUEUED if status == ImportStatus.CHECKING else ImportStatus.QUEUED
         if give_up:
             values = {
                 "status": ImportStatus.FAILED,
@@ -1117,12 +1398,12 @@ def recover_stalled_imports(now: datetime | None = None) -> list[str]:
                 "finished_at": now,
             }
         else:
-            values = {"status": ImportStatus.QUEUED, "processed_rows": 0, "heartbeat_at": None}
+            values = {"status": again, "processed_rows": 0, "heartbeat_at": None}
         changed = db.session.execute(
             update(table)
             .where(
                 table.c.id == job_id,
-                table.c.status == ImportStatus.RUNNING,
+                table.c.status == status,
                 table.c.attempts == attempts,
                 _last_seen() < cutoff,
             )
@@ -1187,9 +1468,13 @@ def sweep_import_files(now: datetime | None = None) -> tuple[int, int]:
 
 
 def run_queued_imports(now: datetime | None = None) -> str | None:
-    """Scheduler job: recover imports whose process died, import every queued large file one after
-    another, then delete the files no import needs any more."""
+    """Scheduler job: recover imports whose process died, check every large file queued for its dry
+    run, import every queued large file one after another, then delete the files no import needs."""
     done = recover_stalled_imports(now)
+    while (job := claim_next_dry_run()) is not None:
+        actor = db.session.get(User, job.created_by_id)
+        ready = run_dry_run_job(job, actor)
+        done.append(f"#{job.id}: " + ("checked" if ready else "check failed"))
     while (job := claim_next_job()) is not None:
         actor = db.session.get(User, job.created_by_id)
         try:

@@ -14,6 +14,8 @@ from crm.extensions import db
 
 class ImportStatus:
     UPLOADED = "uploaded"  # file stored, mapping not confirmed yet
+    DRY_RUN_QUEUED = "check_queued"  # large file: its dry run waits for the scheduler process
+    CHECKING = "checking"  # the scheduler is running its dry run
     PREVIEWED = "previewed"  # dry run done, waiting for the user's go
     QUEUED = "queued"  # large file: waiting for the scheduler process
     RUNNING = "running"

@@ -446,7 +446,17 @@ def test_large_file_waits_for_the_scheduler_and_completes(app, client, admin, tm
     mapping_url = upload(client, path, campaign_id).headers["Location"]
     job_id = int(re.search(r"/import/(\d+)/", mapping_url).group(1))
     data = {"csrf_token": csrf_token(client), **{f"map_{k}": str(v) for k, v in guess_mapping(HEADER).items()}}
-    client.post(mapping_url, data=data)
+    # The dry run of a large file runs in the scheduler too; the page waits for it.
+    assert client.post(mapping_url, data=data).headers["Location"] == f"/leads/import/{job_id}"
+    with app.app_context():
+        assert db.session.get(LeadImport, job_id).status == ImportStatus.DRY_RUN_QUEUED
+    assert f'hx-get="/leads/import/{job_id}/progress"' in client.get(f"/leads/import/{job_id}").get_data(as_text=True)
+    with app.app_context():
+        assert importer.run_queued_imports() == f"#{job_id}: checked"
+        assert db.session.get(LeadImport, job_id).status == ImportStatus.PREVIEWED
+    polled = client.get(f"/leads/import/{job_id}/progress", headers={"HX-Request": "true"})
+    assert polled.headers["HX-Redirect"] == f"/leads/import/{job_id}/preview"
+    assert "12" in client.get(f"/leads/import/{job_id}/preview").get_data(as_text=True)
     response = client.post(f"/leads/import/{job_id}/run", data={"csrf_token": csrf_token(client)})
     assert response.status_code == 302
     with app.app_context():
