@@ -38,7 +38,7 @@ from sqlalchemy.engine import Engine
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_ONLY = "crm.read_only"  # the request environ key: this request only reads
-# Set inside ``read_transaction()``: the transaction begun now only reads, whatever the request's method.
+# Set while ``read_transaction()`` begins its transaction: it only reads, whatever the request's method.
 _READING: ContextVar[bool] = ContextVar("crm_reading", default=False)
 
 
@@ -90,11 +90,14 @@ def read_transaction(session) -> Iterator[None]:
     session.commit()
     token = _READING.set(True)
     try:
+        session.connection()  # begins the session's transaction now, in that mode; other connections keep theirs
+    finally:
+        _READING.reset(token)
+    try:
         with session.no_autoflush:
             yield
     finally:
         session.rollback()  # it wrote nothing; on PostgreSQL a read-only transaction ends with COMMIT anyway
-        _READING.reset(token)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

@@ -36,6 +36,7 @@ from sqlalchemy import any_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql
 
 from crm.access.roles import Role
+from crm.access.scoping import reach_ranges
 from crm.auth.models import User, user_territories
 from crm.common.errors import BusinessError
 from crm.common.phones import format_phone, normalize_phone
@@ -45,7 +46,7 @@ from crm.db import read_transaction
 from crm.extensions import db
 from crm.leads.imports_models import ImportStatus, LeadImport
 from crm.leads.models import Campaign, ContactPhone, Lead, LeadContact, lead_products
-from crm.leads.services import company_name_key, pinyin_initials
+from crm.leads.services import Duplicate, company_name_key, pinyin_initials, warn_of_duplicates
 from crm.products.models import Product
 from crm.territories.models import Territory
 from crm.workflow import engine
@@ -695,6 +696,9 @@ class ImportPlan:
     issues: list[Issue] = field(default_factory=list)
     error_rows: int = 0
     blank_rows: int = 0
+    # Look-alikes outside the importer's territories, by lead id: their managers are told
+    # (``tell_managers_of_hidden_duplicates``), the importer is told nothing about them.
+    hidden_duplicates: dict[int, Duplicate] = field(default_factory=dict)
 
     @property
     def duplicates(self) -> int:
@@ -867,7 +871,7 @@ def plan_import(path: str | Path, mapping: dict[str, int], actor) -> ImportPlan:
         plan.issues += issues
         plan.rows.append(lead_row)
 
-    _flag_existing_duplicates(plan, column)
+    _flag_existing_duplicates(plan, column, actor)
     plan.issues.sort(key=lambda i: (i.row, not i.error))
     return plan
 
@@ -894,17 +898,23 @@ def _matching(column, values: list[str]) -> list:
     return [column.in_(chunk) for chunk in _chunks(values)]
 
 
-def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str]) -> None:
-    """``find_duplicates`` for every row at once: a few IN queries instead of three per row."""
+def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str], actor) -> None:
+    """``find_duplicates`` for every row at once: a few IN queries instead of three per row.
+
+    A look-alike the importer may see is named, with the field that matched. One outside
+    their territories is not: the row says only that one exists elsewhere and that its
+    managers are told (an id, a name, a state or the matching field would let a rep probe
+    other territories' phone numbers with a list, as ``warn_of_duplicates`` says of the form).
+    """
     not_merged = Lead._state != "merged"
     by_uscc: dict[str, tuple] = {}
     by_phone: dict[str, tuple] = {}
     by_key: dict[str, tuple] = {}
-    cols = (Lead.id, Lead.company_name)
+    cols = (Lead.id, Lead.company_name, Lead._state, Lead.territory_code)
     usccs = sorted({r.uscc for r in plan.rows if r.uscc})
     for condition in _matching(Lead.uscc, usccs):
-        for lead_id, name, uscc in db.session.execute(select(*cols, Lead.uscc).where(condition, not_merged)):
-            by_uscc.setdefault(uscc, (lead_id, name))
+        for *lead, uscc in db.session.execute(select(*cols, Lead.uscc).where(condition, not_merged)):
+            by_uscc.setdefault(uscc, tuple(lead))
     phones = sorted({p for r in plan.rows for p in r.phones})
     for condition in _matching(ContactPhone.e164, phones):
         rows = db.session.execute(
@@ -913,15 +923,20 @@ def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str]) -> None:
             .where(condition, not_merged)
             .order_by(Lead.id)
         )
-        for lead_id, name, e164 in rows:
-            by_phone.setdefault(e164, (lead_id, name))
+        for *lead, e164 in rows:
+            by_phone.setdefault(e164, tuple(lead))
     keys = sorted({r.name_key for r in plan.rows if r.name_key})
     for condition in _matching(Lead.name_key, keys):
         rows = db.session.execute(select(*cols, Lead.name_key).where(condition, not_merged).order_by(Lead.id))
-        for lead_id, name, key in rows:
-            by_key.setdefault(key, (lead_id, name))
+        for *lead, key in rows:
+            by_key.setdefault(key, tuple(lead))
     if not (by_uscc or by_phone or by_key):
         return
+    ranges = reach_ranges(actor)
+
+    def visible(code: str) -> bool:
+        return ranges is None or any(low <= code <= high for low, high in ranges)
+
     for row in plan.rows:
         hits = []
         if row.uscc in by_uscc:
@@ -932,7 +947,16 @@ def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str]) -> None:
                 break
         if row.name_key in by_key:
             hits.append(("company_name", by_key[row.name_key], _("same company name")))
-        for name_of_field, (lead_id, name), reason in hits:
+        elsewhere = False
+        for name_of_field, (lead_id, name, state, territory_code), reason in hits:
+            row.duplicate = True
+            if not visible(territory_code):
+                elsewhere = True
+                hidden = plan.hidden_duplicates.setdefault(lead_id, Duplicate(lead_id, name, state, []))
+                if name_of_field not in hidden.fields:
+                    hidden.fields.append(name_of_field)
+                    hidden.reasons.append(reason)
+                continue
             plan.issues.append(
                 Issue(
                     row.row,
@@ -942,7 +966,28 @@ def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str]) -> None:
                     lead_id=lead_id,
                 )
             )
-            row.duplicate = True
+        if elsewhere:  # once per row, whichever leads and fields matched
+            plan.issues.append(
+                Issue(
+                    row.row,
+                    _("Whole row"),
+                    _(
+                        "A lead that looks like this company exists outside your territories; "
+                        "the managers who cover it have been told."
+                    ),
+                    error=False,
+                )
+            )
+
+
+def tell_managers_of_hidden_duplicates(plan: ImportPlan, actor) -> None:
+    """Tell the managers of the look-alikes out of the importer's reach, once per (lead, importer).
+
+    Call it after the dry run's reading transaction (it writes); flushes, the caller commits.
+    """
+    hidden = sorted(plan.hidden_duplicates.values(), key=lambda d: d.lead_id)
+    for chunk in _chunks(hidden):
+        warn_of_duplicates(chunk, actor)
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -1197,6 +1242,7 @@ def start_dry_run(job: LeadImport, mapping: dict[str, int], actor) -> bool:
         job.report_json = None
     else:
         _store_plan(job, plan)
+        tell_managers_of_hidden_duplicates(plan, actor)
     db.session.flush()
     return plan is not None
 
@@ -1246,6 +1292,8 @@ def run_dry_run_job(job: LeadImport, actor) -> bool:
     except Exception:
         current_app.logger.exception("dry run of lead import %s failed", job_id)
         values = {"status": ImportStatus.FAILED, "error_message": _("The check failed."), "finished_at": utcnow()}
+    if values["status"] == ImportStatus.PREVIEWED:
+        tell_managers_of_hidden_duplicates(plan, actor)
     table = LeadImport.__table__
     ours = db.session.execute(
         update(table)

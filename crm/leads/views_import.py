@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from crm.access.roles import Role, roles_required
+from crm.common.spreadsheets import XlsxExport
 from crm.common.time import utcnow
 from crm.db import read_transaction
 from crm.extensions import db
@@ -112,6 +113,21 @@ def import_preview(import_id):
     report = job.report
     issues = [importer.Issue(**issue) for issue in report.get("issues", [])]
     return render_template("leads/import_preview.html", job=job, report=report, issues=issues)
+
+
+@bp.route("/import/<int:import_id>/report.xlsx")
+@roles_required(*IMPORTERS)
+def import_report(import_id):
+    """The dry run's problems row by row, as a workbook to correct the list in Excel."""
+    job = _job_or_404(import_id)
+    report = job.report
+    export = XlsxExport()  # the messages quote the file's cells: never a formula
+    sheet = export.sheet(_("Problems"), [_("Row"), _("Column"), _("Problem"), _("Kind")])
+    for issue in report.get("issues", []):
+        sheet.append([issue["row"], issue["column"], issue["message"], _("Error") if issue["error"] else _("Warning")])
+    if report.get("more_issues"):
+        sheet.append(["", "", _("… and %(n)d more.", n=report["more_issues"]), ""])
+    return export.send(f"import-{job.id}-problems.xlsx")
 
 
 @bp.route("/import/<int:import_id>/run", methods=["POST"])

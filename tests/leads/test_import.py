@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 from flask_babel import force_locale
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select, update
 
 from crm.access.roles import Role
@@ -745,3 +745,80 @@ def test_the_import_job_recovers_and_sweeps_in_the_scheduler(app, admin, campaig
         assert importer.run_queued_imports() == f"#{job_id}: stalled, queued again; #{job_id}: 3 leads"
     assert job_state(app, job_id) == (ImportStatus.DONE, 2)
     assert not upload_exists(app, name)
+
+
+# --- look-alikes in other territories ---
+
+
+def test_a_dry_run_names_nothing_of_a_look_alike_outside_the_importers_territories(
+    app, client, make_user, tmp_path, campaign_id
+):
+    from crm.notify.models import Notification
+    from crm.workflow import engine
+
+    beijing_manager = make_user(Role.MANAGER, territories=["110000"])
+    beijing_rep = make_user(Role.REP, territories=["110000"])
+    rep = make_user(Role.REP, territories=["440300"])
+    with app.app_context():
+        lead = create_lead(
+            db.session.get(User, beijing_rep.id),
+            company_name="北京同仁医药有限公司",
+            territory_code="110101",
+            campaign_id=campaign_id,
+            contacts=[ContactInput("陈静", phones=["13800138000"])],
+        )
+        for event in ("contact", "show_intent", "apply"):
+            engine.apply_event(lead, event, db.session.get(User, beijing_rep.id), seen_version=lead.version)
+        db.session.commit()
+        existing = lead.id
+    path = write_csv(
+        tmp_path / "展会名单.csv",
+        [
+            ["深圳南山康源医药有限公司", "张伟", "138 0013 8000", "", "深圳南山", ""],  # the 北京 lead's phone
+            ["北京同仁医药", "李娜", "13900139000", "", "深圳福田", ""],  # the 北京 lead's name
+            ["深圳宝安新药房", "王强", "13700137000", "", "深圳宝安", ""],
+        ],
+    )
+    login(client, rep)
+    mapping_url = upload(client, path, campaign_id).headers["Location"]
+    job_id = int(re.search(r"/import/(\d+)/", mapping_url).group(1))
+    data = {"csrf_token": csrf_token(client), **{f"map_{k}": str(v) for k, v in guess_mapping(HEADER).items()}}
+
+    def alerts():
+        with app.app_context():
+            return db.session.execute(
+                select(Notification.user_id, Notification.record_id).where(
+                    Notification.kind == "lead_duplicate_elsewhere"
+                )
+            ).all()
+
+    assert client.post(mapping_url, data=data).headers["Location"] == f"/leads/import/{job_id}/preview"
+    preview = client.get(f"/leads/import/{job_id}/preview")
+    report = client.get(f"/leads/import/{job_id}/report.xlsx")
+    assert report.status_code == 200
+    with app.app_context():
+        stored = db.session.get(LeadImport, job_id).report_json
+    cells = [
+        str(value)
+        for row in load_workbook(io.BytesIO(report.data)).active.iter_rows(values_only=True)
+        for value in row
+        if value is not None
+    ]
+    told = "您负责的区域之外已有疑似相同企业的线索，已通知负责该区域的经理。"
+    for name, text in (("preview", preview.get_data(as_text=True)), ("report", stored), ("xlsx", " ".join(cells))):
+        for leak in (f"#{existing}", f"/leads/{existing}", f'"lead_id": {existing}', "北京同仁医药有限公司"):
+            assert leak not in text, (name, leak)
+        for leak in ("已申请", "Applied", "电话相同", "公司名称相同", "信用代码相同", "same phone", "same company"):
+            assert leak not in text, (name, leak)
+        assert text.count(told) == 2, name  # rows 2 and 3, once each
+    # Which column matched is not said either: both rows name the whole row.
+    assert [(i["row"], i["column"], i["message"], i["lead_id"]) for i in json.loads(stored)["issues"]] == [
+        (2, "整行", told, None),
+        (3, "整行", told, None),
+    ]
+    assert json.loads(stored)["duplicates"] == 2
+    assert alerts() == [(beijing_manager.id, existing)]
+
+    # A second dry run of the same list tells the managers nothing new.
+    assert client.post(mapping_url, data=data).headers["Location"] == f"/leads/import/{job_id}/preview"
+    assert alerts() == [(beijing_manager.id, existing)]
