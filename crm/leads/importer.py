@@ -740,7 +740,7 @@ def plan_import(path: str | Path, mapping: dict[str, int], actor) -> ImportPlan:
 
     seen_phone: dict[str, int] = {}
     seen_uscc: dict[str, int] = {}
-    seen_key: dict[str, int] = {}
+    seen_key: dict[str, list[tuple[int, str | None]]] = {}  # name key → (row, its credit code) of each row
 
     for number, values in enumerate(rows, start=2):
         cells = {name: _cell(values[i]) if i < len(values) else "" for name, i in get.items()}
@@ -854,8 +854,9 @@ def plan_import(path: str | Path, mapping: dict[str, int], actor) -> ImportPlan:
                 earlier = earlier or ("phone", seen_phone[phone], _("same phone number as row %(row)d"))
         if uscc and uscc in seen_uscc:
             earlier = earlier or ("uscc", seen_uscc[uscc], _("same credit code as row %(row)d"))
-        if key and key in seen_key:
-            earlier = earlier or ("company_name", seen_key[key], _("same company name as row %(row)d"))
+        namesake = next((row for row, code in seen_key.get(key, ()) if not _different_companies(uscc, code)), None)
+        if key and namesake is not None:
+            earlier = earlier or ("company_name", namesake, _("same company name as row %(row)d"))
         if earlier:
             name_of_field, row_no, message = earlier
             issues.append(
@@ -867,7 +868,7 @@ def plan_import(path: str | Path, mapping: dict[str, int], actor) -> ImportPlan:
         if uscc:
             seen_uscc.setdefault(uscc, number)
         if key:
-            seen_key.setdefault(key, number)
+            seen_key.setdefault(key, []).append((number, uscc))
         plan.issues += issues
         plan.rows.append(lead_row)
 
@@ -898,6 +899,12 @@ def _matching(column, values: list[str]) -> list:
     return [column.in_(chunk) for chunk in _chunks(values)]
 
 
+def _different_companies(uscc: str | None, other: str | None) -> bool:
+    """Two valid credit codes that differ are two companies, whatever their names (branches and
+    namesakes in other cities share names). Codes reaching here are valid: ``normalize_uscc`` checked them."""
+    return bool(uscc and other and uscc != other)
+
+
 def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str], actor) -> None:
     """``find_duplicates`` for every row at once: a few IN queries instead of three per row.
 
@@ -909,7 +916,7 @@ def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str], actor) -
     not_merged = Lead._state != "merged"
     by_uscc: dict[str, tuple] = {}
     by_phone: dict[str, tuple] = {}
-    by_key: dict[str, tuple] = {}
+    by_key: dict[str, list[tuple[tuple, str | None]]] = {}  # name key → (lead, its credit code) of each
     cols = (Lead.id, Lead.company_name, Lead._state, Lead.territory_code)
     usccs = sorted({r.uscc for r in plan.rows if r.uscc})
     for condition in _matching(Lead.uscc, usccs):
@@ -927,9 +934,11 @@ def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str], actor) -
             by_phone.setdefault(e164, tuple(lead))
     keys = sorted({r.name_key for r in plan.rows if r.name_key})
     for condition in _matching(Lead.name_key, keys):
-        rows = db.session.execute(select(*cols, Lead.name_key).where(condition, not_merged).order_by(Lead.id))
-        for *lead, key in rows:
-            by_key.setdefault(key, tuple(lead))
+        rows = db.session.execute(
+            select(*cols, Lead.uscc, Lead.name_key).where(condition, not_merged).order_by(Lead.id)
+        )
+        for *lead, uscc, key in rows:
+            by_key.setdefault(key, []).append((tuple(lead), uscc))
     if not (by_uscc or by_phone or by_key):
         return
     ranges = reach_ranges(actor)
@@ -945,8 +954,11 @@ def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str], actor) -
             if phone in by_phone:
                 hits.append(("phone", by_phone[phone], _("same phone number")))
                 break
-        if row.name_key in by_key:
-            hits.append(("company_name", by_key[row.name_key], _("same company name")))
+        namesake = next(
+            (lead for lead, code in by_key.get(row.name_key, ()) if not _different_companies(row.uscc, code)), None
+        )
+        if namesake is not None:
+            hits.append(("company_name", namesake, _("same company name")))
         elsewhere = False
         for name_of_field, (lead_id, name, state, territory_code), reason in hits:
             row.duplicate = True

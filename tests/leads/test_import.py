@@ -822,3 +822,45 @@ def test_a_dry_run_names_nothing_of_a_look_alike_outside_the_importers_territori
     # A second dry run of the same list tells the managers nothing new.
     assert client.post(mapping_url, data=data).headers["Location"] == f"/leads/import/{job_id}/preview"
     assert alerts() == [(beijing_manager.id, existing)]
+
+
+def test_the_same_name_with_different_credit_codes_is_two_companies(app, admin, tmp_path, campaign_id):
+    first, second, third, fourth = (valid_uscc(n) for n in (301, 302, 303, 304))
+    with app.test_request_context(), force_locale("en"):
+        actor = db.session.get(User, admin.id)
+        existing = create_lead(
+            actor,
+            company_name="国药控股医药有限公司",
+            uscc=third,
+            territory_code="440305",
+            campaign_id=campaign_id,
+        )
+        db.session.commit()
+        path = write_csv(
+            tmp_path / "list.csv",
+            [
+                ["国药控股医药有限公司", "张伟", "13800138001", first, "深圳南山", ""],
+                [
+                    "国药控股医药有限公司",
+                    "李娜",
+                    "13800138002",
+                    second,
+                    "深圳福田",
+                    "",
+                ],  # another code: another company
+                ["国药控股医药有限公司", "王强", "13800138003", "", "深圳宝安", ""],  # no code: may be either
+                ["国药控股医药", "赵敏", "13800138004", fourth, "深圳罗湖", ""],  # the same name key
+            ],
+        )
+        plan = plan_import(path, guess_mapping(HEADER), actor)
+        assert report(plan) == [
+            (4, "企业名称", "same company name as row 2", "warning"),
+            (
+                4,
+                "企业名称",
+                f"looks like existing lead #{existing.id} 国药控股医药有限公司 (same company name)",
+                "warning",
+            ),
+            (5, "企业名称", "same company name as row 4", "warning"),  # row 4 has no code; vs the lead's, it differs
+        ]
+        assert [r.row for r in plan.rows if r.duplicate] == [4, 5]
