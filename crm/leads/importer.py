@@ -9,13 +9,15 @@ scheduler job and the benchmark call the same code:
   transaction and flushes; the caller commits, so a failure anywhere leaves the
   database as it was (all or nothing).
 
-Rows are numbered as in the spreadsheet: the header is row 1.
+Rows are numbered as in the spreadsheet: the header is row 1, or the row of column names below
+a title line or two.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 import secrets
@@ -108,7 +110,39 @@ def read_table(path: str | Path, limits: TableLimits | None = None) -> tuple[lis
     else:
         header, rows = _read_csv(path)
     _check_width(header, 1, limits)
-    return ["" if h is None else str(h).strip() for h in header], _bounded(rows, limits)
+    header, rows, header_number = _find_header(header, rows)
+    return _labels(header), TableRows(rows, limits, header_number)
+
+
+HEADER_SEARCH_ROWS = 10  # title lines a list may have above its column names
+
+
+def _labels(row) -> list[str]:
+    return ["" if h is None else str(h).strip() for h in row]
+
+
+def _looks_like_header(row) -> bool:
+    found = guess_mapping(_labels(row))
+    return "company_name" in found and len(found) >= 2
+
+
+def _find_header(first, rows: Iterator) -> tuple[list, Iterator, int]:
+    """(header, the rows after it, its row number): the first row, unless it names fewer than two
+    known columns and one of the next rows does (a title line or two above the column names)."""
+    if _looks_like_header(first):
+        return first, rows, 1
+    ahead = []
+    try:
+        for _n in range(HEADER_SEARCH_ROWS - 1):
+            row = next(rows, None)
+            if row is None:
+                break
+            ahead.append(row)
+            if _looks_like_header(row):
+                return row, rows, len(ahead) + 1
+    except csv.Error:  # as in TableRows
+        raise ImportFileError(_("Row %(row)d cannot be read: check the quotes in it.", row=len(ahead) + 2)) from None
+    return first, itertools.chain(ahead, rows), 1
 
 
 def _read_csv(path: Path) -> tuple[list, Iterator[list]]:
@@ -150,20 +184,33 @@ def _check_width(row, number: int, limits: TableLimits) -> None:
             )
 
 
-def _bounded(rows: Iterator, limits: TableLimits) -> Iterator[list]:
-    number = 1
-    while True:
+class TableRows:
+    """The data rows of a list, each checked against the limits; ``first_number`` is the first one's
+    row number in the spreadsheet (2, or more below title lines)."""
+
+    def __init__(self, rows: Iterator, limits: TableLimits, header_number: int = 1):
+        self._rows = rows
+        self._limits = limits
+        self.first_number = header_number + 1
+        self._number = header_number
+        self._count = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> list:
         try:
-            row = next(rows)
-        except StopIteration:
-            return
+            row = next(self._rows)
         except csv.Error:  # a quoted cell that never ends, or one beyond the csv module's own limit
-            raise ImportFileError(_("Row %(row)d cannot be read: check the quotes in it.", row=number + 1)) from None
-        number += 1
-        if number - 1 > limits.rows:
-            raise limits.too_many_rows()
-        _check_width(row, number, limits)
-        yield list(row)
+            raise ImportFileError(
+                _("Row %(row)d cannot be read: check the quotes in it.", row=self._number + 1)
+            ) from None
+        self._number += 1
+        self._count += 1
+        if self._count > self._limits.rows:
+            raise self._limits.too_many_rows()
+        _check_width(row, self._number, self._limits)
+        return list(row)
 
 
 def _decode(raw: bytes) -> str:
@@ -178,9 +225,10 @@ def _decode(raw: bytes) -> str:
 
 
 def _delimiter(text: str) -> str:
-    """Comma, tab or semicolon: whichever the header line holds most of (Excel writes all three)."""
-    header = text.lstrip("\ufeff").split("\n", 1)[0]
-    counts = {delimiter: header.count(delimiter) for delimiter in DELIMITERS}
+    """Comma, tab or semicolon: whichever the first lines hold most of (Excel writes all three; a
+    title line above the column names may hold none)."""
+    head = "\n".join(text.lstrip("\ufeff").split("\n", HEADER_SEARCH_ROWS)[:HEADER_SEARCH_ROWS])
+    counts = {delimiter: head.count(delimiter) for delimiter in DELIMITERS}
     best = max(DELIMITERS, key=counts.__getitem__)
     return best if counts[best] else ","
 
@@ -363,6 +411,8 @@ _CN_MOBILE = re.compile(_CN.mobile.national_number_pattern)
 _CN_FIXED = re.compile(_CN.fixed_line.national_number_pattern)
 _CN_GENERAL = re.compile(_CN.general_desc.national_number_pattern)
 _LANDLINE_SHAPE = re.compile(r"^0[1-9]\d{8,10}$")
+# What Excel shows, and saves as CSV, for a long number in a General column: 1.38E+10.
+_EXCEL_SHORTENED = re.compile(r"^\d+(?:\.\d+)?E\+?\d+$", re.IGNORECASE)
 
 
 def fast_phone(piece: str) -> str | None:
@@ -742,7 +792,7 @@ def plan_import(path: str | Path, mapping: dict[str, int], actor) -> ImportPlan:
     seen_uscc: dict[str, int] = {}
     seen_key: dict[str, list[tuple[int, str | None]]] = {}  # name key → (row, its credit code) of each row
 
-    for number, values in enumerate(rows, start=2):
+    for number, values in enumerate(rows, start=rows.first_number):
         cells = {name: _cell(values[i]) if i < len(values) else "" for name, i in get.items()}
         if not any(cells.values()) and not any(_cell(v) for v in values):
             plan.blank_rows += 1
@@ -759,6 +809,16 @@ def plan_import(path: str | Path, mapping: dict[str, int], actor) -> ImportPlan:
         if cells.get("phone"):
             phones, bad = split_phones(cells["phone"])
             for piece in bad:
+                if _EXCEL_SHORTENED.match(piece):
+                    error(
+                        "phone",
+                        _(
+                            "“%(phone)s” is a number Excel shortened, and its digits are lost: in Excel, format "
+                            "the phone column as Text (文本), enter the numbers again and save the file.",
+                            phone=piece,
+                        ),
+                    )
+                    continue
                 error(
                     "phone",
                     _(

@@ -864,3 +864,54 @@ def test_the_same_name_with_different_credit_codes_is_two_companies(app, admin, 
             (5, "企业名称", "same company name as row 4", "warning"),  # row 4 has no code; vs the lead's, it differs
         ]
         assert [r.row for r in plan.rows if r.duplicate] == [4, 5]
+
+
+def test_the_column_names_are_found_below_a_title_line_or_two(app, admin, tmp_path):
+    rows = [
+        ["深圳福田医药有限公司", "黄磊", "13800138001", "", "广东省 深圳市 福田区", ""],
+        ["广州天河药业", "林峰", "13900139001", "", "广州天河", ""],
+    ]
+    titled_csv = tmp_path / "titled.csv"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t")
+    writer.writerow(["2026 成都药交会 参展商名单"])
+    writer.writerow(["导出时间：2026-11-20", "", ""])
+    writer.writerow(HEADER)
+    writer.writerows(rows)
+    titled_csv.write_text(buffer.getvalue(), encoding="utf-8")
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["2026 成都药交会 参展商名单"])
+    sheet.merge_cells("A1:F1")
+    sheet.append(HEADER)
+    for row in rows:
+        sheet.append(row)
+    titled_xlsx = tmp_path / "titled.xlsx"
+    workbook.save(titled_xlsx)
+    with app.app_context():
+        actor = db.session.get(User, admin.id)
+        for path, header_row in ((titled_csv, 3), (titled_xlsx, 2)):
+            headers, _rows = importer.read_table(path)
+            assert headers == HEADER, path.name
+            plan = plan_import(path, guess_mapping(headers), actor)
+            # Rows keep the spreadsheet's numbers, so the report points at the right line.
+            assert [(r.row, r.company_name) for r in plan.rows] == [
+                (header_row + 1, "深圳福田医药有限公司"),
+                (header_row + 2, "广州天河药业"),
+            ]
+            assert plan.issues == []
+
+
+def test_a_phone_excel_shortened_to_1_38e10_says_how_to_keep_the_digits(app, admin, tmp_path):
+    path = write_csv(tmp_path / "list.csv", [["深圳福田医药有限公司", "黄磊", "1.38E+10", "", "深圳福田", ""]])
+    with app.app_context():
+        plan = plan_import(path, guess_mapping(HEADER), db.session.get(User, admin.id))
+    assert report(plan) == [
+        (
+            2,
+            "手机/电话",
+            "“1.38E+10”是被 Excel 缩写的数字，原号码已丢失：请在 Excel 中把电话列的格式设为“文本”，"
+            "重新输入号码后保存文件。",
+            "error",
+        )
+    ]
