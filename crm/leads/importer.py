@@ -736,7 +736,26 @@ class LeadRow:
     phones: list[str]
     product_ids: list[int]
     notes: str | None
-    duplicate: bool = False
+    duplicate: bool = False  # certain: the same phone or credit code as a lead or an earlier row
+    similar: bool = False  # only the name matches: a hint, imported unless the user says otherwise
+    match_lead_id: int | None = None  # the existing lead in the importer's reach it matches (for "contact")
+
+    @property
+    def flagged(self) -> bool:
+        return self.duplicate or self.similar
+
+    @property
+    def may_join(self) -> bool:
+        """Whether the row's person may be added as a contact of the lead it matches (a second visitor)."""
+        return self.match_lead_id is not None and bool(self.contact)
+
+    def default_choice(self, include_duplicates: bool = False) -> str:
+        return SKIP if self.duplicate and not include_duplicates else NEW
+
+
+# What to do with a flagged row, chosen on the preview.
+SKIP, NEW, CONTACT = "skip", "new", "contact"
+ROW_CHOICES = (SKIP, NEW, CONTACT)
 
 
 @dataclass
@@ -749,6 +768,7 @@ class ImportPlan:
     # Look-alikes outside the importer's territories, by lead id: their managers are told
     # (``tell_managers_of_hidden_duplicates``), the importer is told nothing about them.
     hidden_duplicates: dict[int, Duplicate] = field(default_factory=dict)
+    contacts_added: int = 0  # set by ``import_plan``: second visitors added to existing leads
 
     @property
     def duplicates(self) -> int:
@@ -758,15 +778,39 @@ class ImportPlan:
     def new(self) -> int:
         return len(self.rows) - self.duplicates
 
+    @property
+    def similar(self) -> int:
+        return sum(1 for r in self.rows if r.similar)
+
     def summary(self) -> dict:
-        return {"new": self.new, "duplicates": self.duplicates, "errors": self.error_rows, "blank": self.blank_rows}
+        return {
+            "new": self.new,
+            "duplicates": self.duplicates,
+            "similar": self.similar,
+            "errors": self.error_rows,
+            "blank": self.blank_rows,
+        }
 
     def report(self, limit: int = 500) -> dict:
         """What the preview page shows: the counts and the first ``limit`` issues."""
+        flagged = [r for r in self.rows if r.flagged]
         return {
             **self.summary(),
             "issues": [i.as_dict() for i in self.issues[:limit]],
             "more_issues": max(0, len(self.issues) - limit),
+            # The flagged rows the preview offers a choice for; the others take their default.
+            "flagged": [
+                {
+                    "row": r.row,
+                    "company_name": r.company_name,
+                    "duplicate": r.duplicate,
+                    "lead_id": r.match_lead_id,
+                    "may_join": r.may_join,
+                    "default": r.default_choice(),
+                }
+                for r in flagged[:limit]
+            ],
+            "more_flagged": max(0, len(flagged) - limit),
         }
 
 
@@ -915,14 +959,22 @@ def plan_import(path: str | Path, mapping: dict[str, int], actor) -> ImportPlan:
         if uscc and uscc in seen_uscc:
             earlier = earlier or ("uscc", seen_uscc[uscc], _("same credit code as row %(row)d"))
         namesake = next((row for row, code in seen_key.get(key, ()) if not _different_companies(uscc, code)), None)
-        if key and namesake is not None:
-            earlier = earlier or ("company_name", namesake, _("same company name as row %(row)d"))
         if earlier:
             name_of_field, row_no, message = earlier
             issues.append(
                 Issue(number, column.get(name_of_field, name_of_field), message % {"row": row_no}, error=False)
             )
             lead_row.duplicate = True
+        elif key and namesake is not None:
+            issues.append(
+                Issue(
+                    number,
+                    column.get("company_name", "company_name"),
+                    _("same company name as row %(row)d") % {"row": namesake},
+                    error=False,
+                )
+            )
+            lead_row.similar = True
         for phone in phones:
             seen_phone.setdefault(phone, number)
         if uscc:
@@ -1021,14 +1073,21 @@ def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str], actor) -
             hits.append(("company_name", namesake, _("same company name")))
         elsewhere = False
         for name_of_field, (lead_id, name, state, territory_code), reason in hits:
-            row.duplicate = True
             if not visible(territory_code):
+                # Certain, whichever field matched: a hint instead would tell the name from the phone.
+                row.duplicate = True
                 elsewhere = True
                 hidden = plan.hidden_duplicates.setdefault(lead_id, Duplicate(lead_id, name, state, []))
                 if name_of_field not in hidden.fields:
                     hidden.fields.append(name_of_field)
                     hidden.reasons.append(reason)
                 continue
+            if name_of_field == "company_name":
+                row.similar = True
+            else:
+                row.duplicate = True
+            if row.match_lead_id is None:
+                row.match_lead_id = lead_id
             plan.issues.append(
                 Issue(
                     row.row,
@@ -1038,6 +1097,8 @@ def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str], actor) -
                     lead_id=lead_id,
                 )
             )
+        if row.duplicate:
+            row.similar = False
         if elsewhere:  # once per row, whichever leads and fields matched
             plan.issues.append(
                 Issue(
@@ -1067,22 +1128,70 @@ def tell_managers_of_hidden_duplicates(plan: ImportPlan, actor) -> None:
 BATCH = 5000
 
 
+def _add_contacts_to_leads(rows: list[LeadRow]) -> int:
+    """Add each row's person (and the phones the lead does not have yet) to the lead it matches."""
+    if not rows:
+        return 0
+    contacts_table = LeadContact.__table__
+    known: set[tuple[int, str]] = set()
+    lead_ids = sorted({row.match_lead_id for row in rows})
+    for chunk in _chunks(lead_ids):
+        known.update(
+            db.session.execute(
+                select(ContactPhone.lead_id, ContactPhone.e164).where(ContactPhone.lead_id.in_(chunk))
+            ).all()
+        )
+    contact_ids = engine.reserve_ids(contacts_table, len(rows))
+    engine.bulk_insert(
+        contacts_table,
+        [
+            {"id": contact_id, "lead_id": row.match_lead_id, "name": row.contact, "title": row.title}
+            for contact_id, row in zip(contact_ids, rows, strict=True)
+        ],
+    )
+    phones = []
+    for contact_id, row in zip(contact_ids, rows, strict=True):
+        for e164 in row.phones:
+            if (row.match_lead_id, e164) not in known:
+                known.add((row.match_lead_id, e164))
+                phones.append({"contact_id": contact_id, "lead_id": row.match_lead_id, "e164": e164})
+    if phones:
+        engine.bulk_insert(ContactPhone.__table__, phones)
+    return len(rows)
+
+
 def import_plan(
     plan: ImportPlan,
     actor,
     campaign_id: int,
     *,
     include_duplicates: bool = False,
+    choices: dict[int, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Insert the plan's valid rows (and its duplicates when asked) as new leads; flush, let the caller commit.
+    """Insert the plan's valid rows as new leads, and add the second visitors as contacts; flush, let the
+    caller commit.
 
-    Owners: the importing rep, else ``pick_owner``'s rule computed in memory for the
-    batch. Returns the number of leads created.
+    Each flagged row does what ``choices`` (row → skip | new | contact) says, else its
+    default: certain duplicates are skipped (all imported with ``include_duplicates``),
+    name-only matches imported. "contact" adds the row's person and phones to the lead
+    in the importer's reach it matches (``LeadRow.may_join``); ``plan.contacts_added``
+    counts them. Owners: the importing rep, else ``pick_owner``'s rule computed in
+    memory for the batch. Returns the number of leads created.
     """
-    chosen = [r for r in plan.rows if include_duplicates or not r.duplicate]
+    choices = choices or {}
+
+    def choice(row: LeadRow) -> str:
+        wanted = choices.get(row.row)
+        if wanted == CONTACT and not row.may_join:
+            wanted = None
+        return wanted if wanted in ROW_CHOICES else row.default_choice(include_duplicates)
+
+    decided = [(row, choice(row)) for row in plan.rows]
+    chosen = [row for row, what in decided if what == NEW]
     now = now or utcnow()
+    plan.contacts_added = _add_contacts_to_leads([row for row, what in decided if what == CONTACT])
     owners = None if actor.role == Role.REP else OwnerPicker()
     contacts_table = LeadContact.__table__
     done = 0
@@ -1399,6 +1508,7 @@ def run_import_job(job: LeadImport, actor) -> int:
             actor,
             job.campaign_id,
             include_duplicates=job.include_duplicates,
+            choices=job.choices,
             progress=_progress_writer(job_id, _progress_file(job)),
         )
         ours = _finish(
@@ -1408,7 +1518,7 @@ def run_import_job(job: LeadImport, actor) -> int:
             imported_count=count,
             processed_rows=count,
             total_rows=count,
-            report_json=json.dumps(plan.report(), ensure_ascii=False),
+            report_json=json.dumps({**plan.report(), "contacts_added": plan.contacts_added}, ensure_ascii=False),
             finished_at=utcnow(),
         )
         if not ours:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -138,7 +140,14 @@ def import_run(import_id):
         return redirect(url_for("leads.import_job", import_id=job.id))
     job.include_duplicates = bool(request.form.get("include_duplicates"))
     report = job.report
-    rows = report.get("new", 0) + (report.get("duplicates", 0) if job.include_duplicates else 0)
+    flagged = {entry["row"] for entry in report.get("flagged", [])}
+    choices = {}
+    for row in flagged:
+        wanted = request.form.get(f"choice_{row}")
+        if wanted in importer.ROW_CHOICES:
+            choices[str(row)] = wanted
+    job.choices_json = json.dumps(choices) if choices else None
+    rows = report.get("new", 0) + report.get("duplicates", 0)
     if rows > current_app.config.get("LEAD_IMPORT_BACKGROUND_ROWS", 2000):
         # Large files go to the scheduler process, so that no web worker is tied up for long.
         job.status = ImportStatus.QUEUED
@@ -156,6 +165,9 @@ def import_run(import_id):
             current_app.logger.exception("lead import %s failed", import_id)
         else:
             flash(_("%(n)d leads imported.", n=count), "success")
+            added = db.session.get(LeadImport, import_id).report.get("contacts_added")
+            if added:
+                flash(_("%(n)d people added as contacts of leads that already exist.", n=added), "success")
     return redirect(url_for("leads.import_job", import_id=import_id))
 
 

@@ -197,7 +197,7 @@ def test_dry_run_reports_each_row_exactly_and_writes_nothing(app, admin, messy_c
         assert plan.issues[0].text() == (
             "Row 6, 手机/电话: “123” is not a valid phone number: give a mobile, or a landline with its area code."
         )
-        assert plan.summary() == {"new": 3, "duplicates": 2, "errors": 4, "blank": 2}
+        assert plan.summary() == {"new": 4, "duplicates": 1, "similar": 1, "errors": 4, "blank": 2}
         by_row = {r.row: r for r in plan.rows}
         assert by_row[2].territory_code == "440305"
         assert by_row[4].territory_code == "440111"  # 广州 白云 → 白云区
@@ -213,10 +213,13 @@ def test_import_creates_leads_with_owner_state_sla_and_history(app, admin, make_
     with app.app_context():
         actor = db.session.get(User, admin.id)
         plan = plan_import(messy_csv, guess_mapping(HEADER), actor)
-        assert import_plan(plan, actor, campaign_id) == 3  # duplicates skipped
+        # Row 9 (row 2's phone) is skipped; row 8 (only row 2's name) is a new lead unless the user says otherwise.
+        assert import_plan(plan, actor, campaign_id) == 4
         db.session.commit()
         leads = {lead.company_name: lead for lead in db.session.scalars(select(Lead))}
-        assert sorted(leads) == ["东莞健民医药", "广州白云百草堂药业有限公司", "深圳市南山康源医药有限公司"]
+        assert sorted(leads) == sorted(
+            ["东莞健民医药", "广州白云百草堂药业有限公司", "深圳市南山康源医药有限公司", "深圳市南山康源医药(有限公司)"]
+        )
         nanshan = leads["深圳市南山康源医药有限公司"]
         assert (nanshan.state, nanshan.assignee_id, nanshan.in_pool) == ("new", rep.id, False)
         assert nanshan.sla_status == "ok"
@@ -433,8 +436,8 @@ def test_small_file_through_the_pages(app, client, admin, messy_csv, campaign_id
     assert response.status_code == 302
     with app.app_context():
         job = db.session.get(LeadImport, job_id)
-        assert (job.status, job.imported_count) == (ImportStatus.DONE, 3)
-        assert db.session.scalar(select(func.count(Lead.id))) == 3
+        assert (job.status, job.imported_count) == (ImportStatus.DONE, 4)
+        assert db.session.scalar(select(func.count(Lead.id))) == 4
     assert client.get(f"/leads/import/{job_id}/progress").status_code == 200
 
 
@@ -863,7 +866,8 @@ def test_the_same_name_with_different_credit_codes_is_two_companies(app, admin, 
             ),
             (5, "企业名称", "same company name as row 4", "warning"),  # row 4 has no code; vs the lead's, it differs
         ]
-        assert [r.row for r in plan.rows if r.duplicate] == [4, 5]
+        assert [r.row for r in plan.rows if r.similar] == [4, 5]
+        assert [r.row for r in plan.rows if r.duplicate] == []
 
 
 def test_the_column_names_are_found_below_a_title_line_or_two(app, admin, tmp_path):
@@ -915,3 +919,94 @@ def test_a_phone_excel_shortened_to_1_38e10_says_how_to_keep_the_digits(app, adm
             "error",
         )
     ]
+
+
+# --- flagged rows: each its own choice ---
+
+
+def test_a_list_imported_again_adds_no_copies(app, admin, messy_csv, campaign_id):
+    with app.app_context():
+        actor = db.session.get(User, admin.id)
+        first = import_plan(plan_import(messy_csv, guess_mapping(HEADER), actor), actor, campaign_id)
+        db.session.commit()
+        before = counts()
+        again = plan_import(messy_csv, guess_mapping(HEADER), actor)
+        assert again.summary()["new"] == 0  # every row has a phone already on a lead
+        assert import_plan(again, actor, campaign_id) == 0
+        db.session.commit()
+        assert first == 4
+        assert counts() == before
+
+
+def test_each_flagged_row_is_skipped_imported_or_added_as_a_contact_as_chosen(
+    app, client, make_user, tmp_path, campaign_id
+):
+    rep = make_user(Role.REP, territories=["440300"])
+    beijing_rep = make_user(Role.REP, territories=["110000"])
+    code = valid_uscc(401)
+    with app.app_context():
+        known = create_lead(
+            db.session.get(User, rep.id),
+            company_name="深圳南山康源医药有限公司",
+            uscc=code,
+            territory_code="440305",
+            campaign_id=campaign_id,
+            contacts=[ContactInput("张伟", phones=["13800138000"])],
+        )
+        elsewhere = create_lead(
+            db.session.get(User, beijing_rep.id),
+            company_name="北京同仁医药有限公司",
+            territory_code="110101",
+            campaign_id=campaign_id,
+            contacts=[ContactInput("陈静", phones=["13100131000"])],
+        )
+        db.session.commit()
+        known_id, elsewhere_id = known.id, elsewhere.id
+    path = write_csv(
+        tmp_path / "展会名单.csv",
+        [
+            ["深圳南山康源", "李娜", "13900139000", code, "深圳南山", ""],  # 2: same code, a second visitor
+            ["深圳某医药", "张伟", "13800138000", "", "深圳南山", ""],  # 3: same phone: skipped by default
+            ["深圳南山康源医药有限公司", "王强", "13700137000", "", "深圳南山", ""],  # 4: same name only
+            ["深圳宝安新药房", "孙丽", "13500135000", "", "深圳宝安", ""],  # 5: new
+            ["深圳南山康源医药", "赵敏", "13600136000", "", "深圳南山", ""],  # 6: same name only
+            ["深圳福田医药", "周杰", "13100131000", "", "深圳福田", ""],  # 7: the 北京 lead's phone
+        ],
+    )
+    login(client, rep)
+    mapping_url = upload(client, path, campaign_id).headers["Location"]
+    job_id = int(re.search(r"/import/(\d+)/", mapping_url).group(1))
+    data = {"csrf_token": csrf_token(client), **{f"map_{k}": str(v) for k, v in guess_mapping(HEADER).items()}}
+    client.post(mapping_url, data=data)
+    page = client.get(f"/leads/import/{job_id}/preview").get_data(as_text=True)
+    for row, default in (("2", "skip"), ("3", "skip"), ("4", "new"), ("6", "new"), ("7", "skip")):
+        select_html = re.search(rf'name="choice_{row}".*?</select>', page, re.S).group(0)
+        assert f'value="{default}" selected' in select_html, row
+        assert ('value="contact"' in select_html) == (row != "7"), row  # never onto a lead out of reach
+    assert "choice_5" not in page
+    response = client.post(
+        f"/leads/import/{job_id}/run",
+        data={
+            "csrf_token": csrf_token(client),
+            "choice_2": "contact",
+            "choice_3": "skip",
+            "choice_4": "skip",
+            "choice_6": "contact",
+            "choice_7": "contact",  # not offered: the row takes its default
+        },
+    )
+    assert response.status_code == 302
+    flashed = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "已将 2 人添加为已有线索的联系人。" in flashed
+    with app.app_context():
+        job = db.session.get(LeadImport, job_id)
+        assert (job.status, job.imported_count) == (ImportStatus.DONE, 1)
+        assert list(db.session.scalars(select(Lead.company_name).where(Lead.id > elsewhere_id))) == ["深圳宝安新药房"]
+        contacts = db.session.execute(
+            select(LeadContact.name, ContactPhone.e164)
+            .join(ContactPhone, ContactPhone.contact_id == LeadContact.id)
+            .where(LeadContact.lead_id == known_id)
+            .order_by(LeadContact.id)
+        ).all()
+        assert contacts == [("张伟", "+8613800138000"), ("李娜", "+8613900139000"), ("赵敏", "+8613600136000")]
+        assert db.session.scalar(select(func.count(LeadContact.id)).where(LeadContact.lead_id == elsewhere_id)) == 1
