@@ -1010,3 +1010,45 @@ def test_each_flagged_row_is_skipped_imported_or_added_as_a_contact_as_chosen(
         ).all()
         assert contacts == [("张伟", "+8613800138000"), ("李娜", "+8613900139000"), ("赵敏", "+8613600136000")]
         assert db.session.scalar(select(func.count(LeadContact.id)).where(LeadContact.lead_id == elsewhere_id)) == 1
+
+
+def test_a_dry_run_in_the_scheduler_tells_the_managers_of_a_look_alike_elsewhere_too(
+    app, client, make_user, tmp_path, campaign_id, monkeypatch
+):
+    from crm.notify.models import Notification
+
+    monkeypatch.setitem(app.config, "LEAD_IMPORT_BACKGROUND_ROWS", 1)
+    beijing_manager = make_user(Role.MANAGER, territories=["110000"])
+    rep = make_user(Role.REP, territories=["440300"])
+    with app.app_context():
+        lead = create_lead(
+            db.session.get(User, beijing_manager.id),
+            company_name="北京同仁医药有限公司",
+            territory_code="110101",
+            campaign_id=campaign_id,
+            contacts=[ContactInput("陈静", phones=["13800138000"])],
+        )
+        db.session.commit()
+        existing = lead.id
+    path = write_csv(
+        tmp_path / "list.csv",
+        [
+            ["深圳南山康源医药", "张伟", "13800138000", "", "深圳南山", ""],
+            ["深圳福田医药", "李娜", "13900139000", "", "深圳福田", ""],
+        ],
+    )
+    login(client, rep)
+    mapping_url = upload(client, path, campaign_id).headers["Location"]
+    job_id = int(re.search(r"/import/(\d+)/", mapping_url).group(1))
+    data = {"csrf_token": csrf_token(client), **{f"map_{k}": str(v) for k, v in guess_mapping(HEADER).items()}}
+    assert client.post(mapping_url, data=data).headers["Location"] == f"/leads/import/{job_id}"
+    with app.app_context():
+        assert importer.run_queued_imports() == f"#{job_id}: checked"
+        told = db.session.execute(
+            select(Notification.user_id, Notification.record_id).where(Notification.kind == "lead_duplicate_elsewhere")
+        ).all()
+    assert told == [(beijing_manager.id, existing)]
+    preview = client.get(f"/leads/import/{job_id}/preview").get_data(as_text=True)
+    assert "您负责的区域之外已有疑似相同企业的线索" in preview
+    assert f"#{existing}" not in preview
+    assert "北京同仁医药有限公司" not in preview
