@@ -111,6 +111,7 @@ def read_table(path: str | Path, limits: TableLimits | None = None) -> tuple[lis
         header, rows = _read_csv(path)
     _check_width(header, 1, limits)
     header, rows, header_number = _find_header(header, rows)
+    _check_width(header, header_number, limits)
     return _labels(header), TableRows(rows, limits, header_number)
 
 

@@ -235,3 +235,27 @@ def test_a_large_file_beyond_the_limits_deep_inside_fails_its_check_in_the_sched
         assert db.session.get(LeadImport, job_id).status == ImportStatus.FAILED
         assert db.session.scalar(select(func.count(Lead.id))) == 1  # the colleague's
     assert not upload_path.exists()
+
+
+def test_a_small_file_found_beyond_the_limits_at_its_dry_run_fails_with_why(
+    app, make_user, tmp_path, campaign_id, monkeypatch
+):
+    monkeypatch.setitem(app.config, "LEAD_IMPORT_MAX_CELL_CHARS", 100)
+    book = Workbook()
+    book.active.append(HEADER)
+    for n in range(12):  # row 11's cell is past the mapping page's sample; the dry run reads it
+        book.active.append(["医药" * 60 if n == 9 else f"小名单医药{n}", "深圳 南山"])
+    path = tmp_path / "名单.xlsx"
+    book.save(path)
+    client = signed_in(app, make_user(Role.ADMIN))
+    mapping_url = upload(client, path, campaign_id).headers["Location"]
+    job_id = int(re.search(r"/import/(\d+)/", mapping_url).group(1))
+    assert client.get(mapping_url).status_code == 200
+    data = {"csrf_token": csrf_token(client), **{f"map_{k}": str(v) for k, v in guess_mapping(HEADER).items()}}
+    assert client.post(mapping_url, data=data).headers["Location"] == f"/leads/import/{job_id}"
+    page = client.get(f"/leads/import/{job_id}").get_data(as_text=True)
+    assert "第 11 行有单元格超过 100 个字符" in page
+    with app.app_context():
+        job = db.session.get(LeadImport, job_id)
+        assert job.status == ImportStatus.FAILED
+        assert not importer.job_path(job).exists()
