@@ -1,4 +1,5 @@
-"""Lead import pages: upload, column mapping, dry-run preview, import (in the request or by the scheduler), progress."""
+"""Lead import pages: upload, column mapping, dry-run preview with a choice per flagged row and the
+problems as XLSX, import, progress. The dry run and the import of a large file run in the scheduler."""
 
 from __future__ import annotations
 
@@ -165,9 +166,6 @@ def import_run(import_id):
             current_app.logger.exception("lead import %s failed", import_id)
         else:
             flash(_("%(n)d leads imported.", n=count), "success")
-            added = db.session.get(LeadImport, import_id).report.get("contacts_added")
-            if added:
-                flash(_("%(n)d people added as contacts of leads that already exist.", n=added), "success")
     return redirect(url_for("leads.import_job", import_id=import_id))
 
 
