@@ -127,9 +127,17 @@ def _looks_like_header(row) -> bool:
     return "company_name" in found and len(found) >= 2
 
 
+def _names_columns(row) -> bool:
+    """Whether a row below the first is the column names: two cells or more are exactly a known column
+    name, one of them the company's (a data row may contain such words, hardly be them)."""
+    keys = {_header_key(label) for label in _labels(row)}
+    exact = {name for name, words in FIELD_HEADERS.items() if keys & {_header_key(word) for word in words}}
+    return "company_name" in exact and len(exact) >= 2
+
+
 def _find_header(first, rows: Iterator) -> tuple[list, Iterator, int]:
     """(header, the rows after it, its row number): the first row, unless it names fewer than two
-    known columns and one of the next rows does (a title line or two above the column names)."""
+    known columns and one of the next rows names them exactly (a title line or two above them)."""
     if _looks_like_header(first):
         return first, rows, 1
     ahead = []
@@ -139,7 +147,7 @@ def _find_header(first, rows: Iterator) -> tuple[list, Iterator, int]:
             if row is None:
                 break
             ahead.append(row)
-            if _looks_like_header(row):
+            if _names_columns(row):
                 return row, rows, len(ahead) + 1
     except csv.Error:  # as in TableRows
         raise ImportFileError(_("Row %(row)d cannot be read: check the quotes in it.", row=len(ahead) + 2)) from None

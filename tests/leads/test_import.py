@@ -1052,3 +1052,12 @@ def test_a_dry_run_in_the_scheduler_tells_the_managers_of_a_look_alike_elsewhere
     assert "您负责的区域之外已有疑似相同企业的线索" in preview
     assert f"#{existing}" not in preview
     assert "北京同仁医药有限公司" not in preview
+
+
+def test_a_data_row_that_contains_column_words_is_not_taken_for_the_header(app, admin, tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text("企业名称,联系方式\n深圳市南山区康源医药有限公司,广东省深圳市\n", encoding="utf-8")
+    with app.app_context():
+        headers, rows = importer.read_table(path)
+        assert headers == ["企业名称", "联系方式"]
+        assert list(rows) == [["深圳市南山区康源医药有限公司", "广东省深圳市"]]
