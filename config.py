@@ -96,6 +96,15 @@ class Config:
     LEAD_IMPORT_MAX_BYTES = int(os.environ.get("LEAD_IMPORT_MAX_BYTES", str(20 * 1024 * 1024)))
     LEAD_IMPORT_BACKGROUND_ROWS = int(os.environ.get("LEAD_IMPORT_BACKGROUND_ROWS", "2000"))
     LEAD_IMPORT_POLL_SECONDS = int(os.environ.get("LEAD_IMPORT_POLL_SECONDS", "5"))
+    # How far an uploaded list may expand (a 500 KB XLSX can hold a million rows): beyond any of
+    # these it is refused with a message. Files with more than LEAD_IMPORT_BACKGROUND_ROWS rows
+    # are also checked (the dry run) in the scheduler process, not in a web worker.
+    LEAD_IMPORT_MAX_ROWS = int(os.environ.get("LEAD_IMPORT_MAX_ROWS", "100000"))
+    LEAD_IMPORT_MAX_COLUMNS = int(os.environ.get("LEAD_IMPORT_MAX_COLUMNS", "100"))
+    LEAD_IMPORT_MAX_CELL_CHARS = int(os.environ.get("LEAD_IMPORT_MAX_CELL_CHARS", "5000"))
+    LEAD_IMPORT_MAX_UNCOMPRESSED_BYTES = int(
+        os.environ.get("LEAD_IMPORT_MAX_UNCOMPRESSED_BYTES", str(100 * 1024 * 1024))
+    )
     # A background import whose progress has not moved for this long is taken to have lost its process:
     # it is queued again once, then marked failed. Uploads never imported are deleted after KEEP_DAYS.
     LEAD_IMPORT_STALE_MINUTES = int(os.environ.get("LEAD_IMPORT_STALE_MINUTES", "15"))

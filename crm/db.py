@@ -25,6 +25,10 @@ transaction ends with a real ROLLBACK, which drops the connection's statements.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from flask import Flask, has_request_context, request
 from psycopg.pq import TransactionStatus
 from sqlalchemy import event
@@ -34,6 +38,8 @@ from sqlalchemy.engine import Engine
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_ONLY = "crm.read_only"  # the request environ key: this request only reads
+# Set while ``read_transaction()`` begins its transaction: it only reads, whatever the request's method.
+_READING: ContextVar[bool] = ContextVar("crm_reading", default=False)
 
 
 def init_app(app: Flask, db) -> None:
@@ -61,9 +67,37 @@ def init_app(app: Flask, db) -> None:
 
 
 def _begin_statement() -> str:
-    if has_request_context() and request.method in SAFE_METHODS:
+    if _READING.get() or (has_request_context() and request.method in SAFE_METHODS):
         return "BEGIN"
     return "BEGIN IMMEDIATE"
+
+
+@contextmanager
+def read_transaction(session) -> Iterator[None]:
+    """End the session's transaction and run the block in one that only reads; end that one after it.
+
+    For long work that reads (parsing an uploaded list and checking it against the
+    leads) inside a POST or the scheduler, whose transactions otherwise begin with
+    BEGIN IMMEDIATE: on SQLite that holds the database's single write lock, and
+    every other user's write and the scheduler's jobs wait on it, then fail with
+    "database is locked". A deferred BEGIN takes no lock, and under WAL writers go
+    on beside the reader; on PostgreSQL the transaction is READ ONLY. Nothing may be
+    pending when the block starts (it would be committed unasked), and nothing is
+    flushed inside it; what was read is expired after it.
+    """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("read_transaction() with changes pending: commit or flush them first")
+    session.commit()
+    token = _READING.set(True)
+    try:
+        session.connection()  # begins the session's transaction now, in that mode; other connections keep theirs
+    finally:
+        _READING.reset(token)
+    try:
+        with session.no_autoflush:
+            yield
+    finally:
+        session.rollback()  # it wrote nothing; on PostgreSQL a read-only transaction ends with COMMIT anyway
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -87,7 +121,7 @@ def _configure_postgresql(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
         # psycopg sends BEGIN with the first statement, so the mode still applies.
-        if has_request_context() and request.environ.get(READ_ONLY):
+        if _READING.get() or (has_request_context() and request.environ.get(READ_ONLY)):
             connection.connection.dbapi_connection.read_only = True
 
     @event.listens_for(engine, "checkin")

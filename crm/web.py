@@ -211,7 +211,9 @@ def init_app(app) -> None:
     @app.errorhandler(OverflowError)
     @app.errorhandler(DataError)
     def _out_of_range(_e):
-        # A number the column cannot hold (a pasted 20-digit "id"), past the form's own checks.
+        # A number the column cannot hold (a pasted 20-digit "id"), past the form's own checks. The failed
+        # transaction goes first: the message's language may have to load the signed-in user again.
+        db.session.rollback()
         return render_error(400, str(_l("A value you sent is out of range or too long. Check it and try again.")))
 
     @app.errorhandler(StaleDataError)

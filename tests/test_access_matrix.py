@@ -113,6 +113,7 @@ EXPECTED = {
     ("leads.import_mapping", "GET"): expect(200, IMPORTERS, manager=404),
     ("leads.import_mapping", "POST"): expect(200, IMPORTERS, manager=404),
     ("leads.import_preview", "GET"): expect(302, IMPORTERS, manager=404),
+    ("leads.import_report", "GET"): expect(200, IMPORTERS, manager=404),
     ("leads.import_run", "POST"): expect(302, IMPORTERS, manager=404),
     ("leads.import_job", "GET"): expect(200, IMPORTERS, manager=404),
     ("leads.import_progress", "GET"): expect(200, IMPORTERS, manager=404),

@@ -9,17 +9,20 @@ scheduler job and the benchmark call the same code:
   transaction and flushes; the caller commits, so a failure anywhere leaves the
   database as it was (all or nothing).
 
-Rows are numbered as in the spreadsheet: the header is row 1.
+Rows are numbered as in the spreadsheet: the header is row 1, or the row of column names below
+a title line or two.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 import secrets
 import unicodedata
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,15 +38,17 @@ from sqlalchemy import any_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql
 
 from crm.access.roles import Role
+from crm.access.scoping import reach_ranges
 from crm.auth.models import User, user_territories
 from crm.common.errors import BusinessError
 from crm.common.phones import format_phone, normalize_phone
 from crm.common.time import utcnow
 from crm.common.validators import normalize_uscc
+from crm.db import read_transaction
 from crm.extensions import db
 from crm.leads.imports_models import ImportStatus, LeadImport
 from crm.leads.models import Campaign, ContactPhone, Lead, LeadContact, lead_products
-from crm.leads.services import company_name_key, pinyin_initials
+from crm.leads.services import Duplicate, company_name_key, pinyin_initials, warn_of_duplicates
 from crm.products.models import Product
 from crm.territories.models import Territory
 from crm.workflow import engine
@@ -58,20 +63,163 @@ class ImportFileError(BusinessError):
     """The file cannot be taken or read as a table; ``message`` says why, for the user."""
 
 
-def read_table(path: str | Path) -> tuple[list[str], Iterator[list]]:
-    """The header row and an iterator over the data rows of a CSV or XLSX file."""
+@dataclass(frozen=True)
+class TableLimits:
+    """How far an uploaded list may expand: a 500 KB XLSX can unpack to a million rows.
+
+    Defaults in config.py (LEAD_IMPORT_MAX_*); a file beyond any of them is refused
+    with a message that says which, before its rows are checked.
+    """
+
+    rows: int = 100_000  # data rows, blank ones included
+    columns: int = 100
+    cell_chars: int = 5_000
+    uncompressed_bytes: int = 100 * 2**20  # what an XLSX's parts declare they unpack to
+    parts: int = 1_000  # files inside an XLSX
+
+    @classmethod
+    def from_config(cls) -> TableLimits:
+        config = current_app.config
+        return cls(
+            rows=config.get("LEAD_IMPORT_MAX_ROWS", cls.rows),
+            columns=config.get("LEAD_IMPORT_MAX_COLUMNS", cls.columns),
+            cell_chars=config.get("LEAD_IMPORT_MAX_CELL_CHARS", cls.cell_chars),
+            uncompressed_bytes=config.get("LEAD_IMPORT_MAX_UNCOMPRESSED_BYTES", cls.uncompressed_bytes),
+        )
+
+    def too_many_rows(self) -> ImportFileError:
+        return ImportFileError(
+            _(
+                "The file has more than %(n)d rows. Split it into files of at most that many and import each.",
+                n=self.rows,
+            )
+        )
+
+
+def read_table(path: str | Path, limits: TableLimits | None = None) -> tuple[list[str], Iterator[list]]:
+    """The header row and an iterator over the data rows of a CSV or XLSX file.
+
+    XLSX is read in streaming mode. The iterator stops with an ``ImportFileError`` at
+    the first row beyond ``limits`` (rows, columns, characters in a cell), so that a
+    file that expands to millions of rows is refused instead of read to its end.
+    """
     path = Path(path)
+    limits = limits or TableLimits.from_config()
     if path.suffix.lower() == ".xlsx":
-        return _read_xlsx(path)
+        header, rows = _read_xlsx(path, limits)
+    else:
+        header, rows = _read_csv(path)
+    _check_width(header, 1, limits)
+    header, rows, header_number = _find_header(header, rows)
+    _check_width(header, header_number, limits)
+    return _labels(header), TableRows(rows, limits, header_number)
+
+
+HEADER_SEARCH_ROWS = 10  # title lines a list may have above its column names
+
+
+def _labels(row) -> list[str]:
+    return ["" if h is None else str(h).strip() for h in row]
+
+
+def _looks_like_header(row) -> bool:
+    found = guess_mapping(_labels(row))
+    return "company_name" in found and len(found) >= 2
+
+
+def _names_columns(row) -> bool:
+    """Whether a row below the first is the column names: two cells or more are exactly a known column
+    name, one of them the company's (a data row may contain such words, hardly be them)."""
+    keys = {_header_key(label) for label in _labels(row)}
+    exact = {name for name, words in FIELD_HEADERS.items() if keys & {_header_key(word) for word in words}}
+    return "company_name" in exact and len(exact) >= 2
+
+
+def _find_header(first, rows: Iterator) -> tuple[list, Iterator, int]:
+    """(header, the rows after it, its row number): the first row, unless it names fewer than two
+    known columns and one of the next rows names them exactly (a title line or two above them)."""
+    if _looks_like_header(first):
+        return first, rows, 1
+    ahead = []
+    try:
+        for _n in range(HEADER_SEARCH_ROWS - 1):
+            row = next(rows, None)
+            if row is None:
+                break
+            ahead.append(row)
+            if _names_columns(row):
+                return row, rows, len(ahead) + 1
+    except csv.Error:  # as in TableRows
+        raise ImportFileError(_("Row %(row)d cannot be read: check the quotes in it.", row=len(ahead) + 2)) from None
+    return first, itertools.chain(ahead, rows), 1
+
+
+def _read_csv(path: Path) -> tuple[list, Iterator[list]]:
     text = _decode(path.read_bytes())
     # A NUL (what a UTF-16 file looks like read as bytes, or a broken export's padding) is never
     # part of a name or a phone, and PostgreSQL cannot store one.
     text = text.replace("\x00", "")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error:
+        header = None
     if not header:
         raise ImportFileError(_("The file is empty."))
-    return [str(h).strip() for h in header], reader
+    return header, reader
+
+
+def _check_width(row, number: int, limits: TableLimits) -> None:
+    if len(row) > limits.columns:
+        used = len(row)
+        while used and row[used - 1] in (None, ""):
+            used -= 1  # a sheet whose declared width is wider than what it holds
+        if used > limits.columns:
+            raise ImportFileError(
+                _(
+                    "Row %(row)d has more than %(n)d columns. Keep only the list's columns.",
+                    row=number,
+                    n=limits.columns,
+                ),
+            )
+    for value in row:
+        if value.__class__ is str and len(value) > limits.cell_chars:
+            raise ImportFileError(
+                _(
+                    "Row %(row)d holds a cell of more than %(n)d characters. Shorten it and import the file again.",
+                    row=number,
+                    n=limits.cell_chars,
+                )
+            )
+
+
+class TableRows:
+    """The data rows of a list, each checked against the limits; ``first_number`` is the first one's
+    row number in the spreadsheet (2, or more below title lines)."""
+
+    def __init__(self, rows: Iterator, limits: TableLimits, header_number: int = 1):
+        self._rows = rows
+        self._limits = limits
+        self.first_number = header_number + 1
+        self._number = header_number
+        self._count = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> list:
+        try:
+            row = next(self._rows)
+        except csv.Error:  # a quoted cell that never ends, or one beyond the csv module's own limit
+            raise ImportFileError(
+                _("Row %(row)d cannot be read: check the quotes in it.", row=self._number + 1)
+            ) from None
+        self._number += 1
+        self._count += 1
+        if self._count > self._limits.rows:
+            raise self._limits.too_many_rows()
+        _check_width(row, self._number, self._limits)
+        return list(row)
 
 
 def _decode(raw: bytes) -> str:
@@ -86,31 +234,110 @@ def _decode(raw: bytes) -> str:
 
 
 def _delimiter(text: str) -> str:
-    """Comma, tab or semicolon: whichever the header line holds most of (Excel writes all three)."""
-    header = text.lstrip("\ufeff").split("\n", 1)[0]
-    counts = {delimiter: header.count(delimiter) for delimiter in DELIMITERS}
+    """Comma, tab or semicolon: whichever the first lines hold most of (Excel writes all three; a
+    title line above the column names may hold none)."""
+    head = "\n".join(text.lstrip("\ufeff").split("\n", HEADER_SEARCH_ROWS)[:HEADER_SEARCH_ROWS])
+    counts = {delimiter: head.count(delimiter) for delimiter in DELIMITERS}
     best = max(DELIMITERS, key=counts.__getitem__)
     return best if counts[best] else ","
 
 
-def _read_xlsx(path: Path) -> tuple[list[str], Iterator[list]]:
+def _unreadable_workbook() -> ImportFileError:
+    return ImportFileError(_("The file is not a readable XLSX workbook."))
+
+
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+
+
+def _check_archive(path: Path, limits: TableLimits) -> None:
+    """Refuse an XLSX that unpacks beyond the limits, before openpyxl reads any of it.
+
+    First the parts' declared sizes: Python's zipfile never unpacks more than a part
+    declares (it stops there, and a part that held more fails its checksum), so they
+    bound the work. Then the rows each sheet holds, counted in its XML without parsing
+    it (a fraction of a second for a million rows): openpyxl parses a whole sheet when
+    it has no declared dimension just to open the workbook, and the rows are only
+    bounded while they are read.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+            if len(parts) > limits.parts or sum(part.file_size for part in parts) > limits.uncompressed_bytes:
+                raise ImportFileError(
+                    _(
+                        "The workbook unpacks to more than %(mb)d MB. Split it into smaller files and import each.",
+                        mb=max(1, limits.uncompressed_bytes // 2**20),
+                    )
+                )
+            for part in parts:
+                # Rows are in the worksheets; which part is one, only the workbook's relations say.
+                if part.filename.endswith(".xml") and _row_tags(archive, part, limits.rows + 1) > limits.rows + 1:
+                    raise limits.too_many_rows()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise _unreadable_workbook() from None
+
+
+def _row_tags(archive: zipfile.ZipFile, part: zipfile.ZipInfo, stop_after: int) -> int:
+    """The <row> elements in one part of the archive, counted up to just past ``stop_after``."""
+    found = 0
+    carry = b""
+    with archive.open(part) as xml:
+        while chunk := xml.read(1 << 20):
+            data = carry + chunk
+            cut = data.rfind(b"<")  # a tag cut by the chunk's end is counted with the next chunk
+            cut = len(data) if cut < 0 else cut
+            found += len(_ROW_TAG.findall(data, 0, cut))
+            carry = data[cut:]
+            if found > stop_after:
+                return found
+    return found + len(_ROW_TAG.findall(carry))
+
+
+def _read_xlsx(path: Path, limits: TableLimits) -> tuple[list, Iterator[list]]:
     from openpyxl import load_workbook
 
+    _check_archive(path, limits)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
+        sheet = workbook.worksheets[0]
     except Exception:  # openpyxl raises many kinds for a damaged file
-        raise ImportFileError(_("The file is not a readable XLSX workbook.")) from None
-    rows = workbook.worksheets[0].iter_rows(values_only=True)
-    header = next(rows, None)
+        raise _unreadable_workbook() from None
+    declared = sheet.max_row  # from the sheet's <dimension>, when it has one: refused without reading a row
+    if declared is not None and declared - 1 > limits.rows:
+        raise limits.too_many_rows()
+    rows = sheet.iter_rows(values_only=True)
+    try:
+        header = next(rows, None)
+    except Exception:
+        raise _unreadable_workbook() from None
     if not header:
         raise ImportFileError(_("The file is empty."))
-    return ["" if h is None else str(h).strip() for h in header], (list(r) for r in rows)
+    return list(header), rows
 
 
-def count_rows(path: str | Path) -> int:
-    """Data rows in the file (blank ones included), without validating them."""
+def check_table(path: str | Path, limits: TableLimits | None = None) -> list[str]:
+    """The header of an uploaded list, once its size is known to be within ``limits``; else ``ImportFileError``.
+
+    An XLSX is checked by ``_check_archive`` (its parts' sizes and rows, without parsing
+    them); a CSV is at most the upload cap, and its rows are read to the end.
+    """
+    path = Path(path)
+    headers, rows = read_table(path, limits)
+    if path.suffix.lower() != ".xlsx":
+        for _row in rows:
+            pass  # the bound raises
+    return headers
+
+
+def count_rows(path: str | Path, stop_after: int | None = None) -> int:
+    """Data rows in the file (blank ones included), without validating them; at most ``stop_after`` + 1."""
     _header, rows = read_table(path)
-    return sum(1 for _row in rows)
+    count = 0
+    for _row in rows:
+        count += 1
+        if stop_after is not None and count > stop_after:
+            break
+    return count
 
 
 # --- column mapping ----------------------------------------------------------------------------
@@ -193,6 +420,8 @@ _CN_MOBILE = re.compile(_CN.mobile.national_number_pattern)
 _CN_FIXED = re.compile(_CN.fixed_line.national_number_pattern)
 _CN_GENERAL = re.compile(_CN.general_desc.national_number_pattern)
 _LANDLINE_SHAPE = re.compile(r"^0[1-9]\d{8,10}$")
+# What Excel shows, and saves as CSV, for a long number in a General column: 1.38E+10.
+_EXCEL_SHORTENED = re.compile(r"^\d+(?:\.\d+)?E\+?\d+$", re.IGNORECASE)
 
 
 def fast_phone(piece: str) -> str | None:
@@ -516,7 +745,26 @@ class LeadRow:
     phones: list[str]
     product_ids: list[int]
     notes: str | None
-    duplicate: bool = False
+    duplicate: bool = False  # certain: the same phone or credit code as a lead or an earlier row
+    similar: bool = False  # only the name matches: a hint, imported unless the user says otherwise
+    match_lead_id: int | None = None  # the existing lead in the importer's reach it matches (for "contact")
+
+    @property
+    def flagged(self) -> bool:
+        return self.duplicate or self.similar
+
+    @property
+    def may_join(self) -> bool:
+        """Whether the row's person may be added as a contact of the lead it matches (a second visitor)."""
+        return self.match_lead_id is not None and bool(self.contact)
+
+    def default_choice(self, include_duplicates: bool = False) -> str:
+        return SKIP if self.duplicate and not include_duplicates else NEW
+
+
+# What to do with a flagged row, chosen on the preview.
+SKIP, NEW, CONTACT = "skip", "new", "contact"
+ROW_CHOICES = (SKIP, NEW, CONTACT)
 
 
 @dataclass
@@ -526,6 +774,10 @@ class ImportPlan:
     issues: list[Issue] = field(default_factory=list)
     error_rows: int = 0
     blank_rows: int = 0
+    # Look-alikes outside the importer's territories, by lead id: their managers are told
+    # (``tell_managers_of_hidden_duplicates``), the importer is told nothing about them.
+    hidden_duplicates: dict[int, Duplicate] = field(default_factory=dict)
+    contacts_added: int = 0  # set by ``import_plan``: second visitors added to existing leads
 
     @property
     def duplicates(self) -> int:
@@ -535,15 +787,39 @@ class ImportPlan:
     def new(self) -> int:
         return len(self.rows) - self.duplicates
 
+    @property
+    def similar(self) -> int:
+        return sum(1 for r in self.rows if r.similar)
+
     def summary(self) -> dict:
-        return {"new": self.new, "duplicates": self.duplicates, "errors": self.error_rows, "blank": self.blank_rows}
+        return {
+            "new": self.new,
+            "duplicates": self.duplicates,
+            "similar": self.similar,
+            "errors": self.error_rows,
+            "blank": self.blank_rows,
+        }
 
     def report(self, limit: int = 500) -> dict:
         """What the preview page shows: the counts and the first ``limit`` issues."""
+        flagged = [r for r in self.rows if r.flagged]
         return {
             **self.summary(),
             "issues": [i.as_dict() for i in self.issues[:limit]],
             "more_issues": max(0, len(self.issues) - limit),
+            # The flagged rows the preview offers a choice for; the others take their default.
+            "flagged": [
+                {
+                    "row": r.row,
+                    "company_name": r.company_name,
+                    "duplicate": r.duplicate,
+                    "lead_id": r.match_lead_id,
+                    "may_join": r.may_join,
+                    "default": r.default_choice(),
+                }
+                for r in flagged[:limit]
+            ],
+            "more_flagged": max(0, len(flagged) - limit),
         }
 
 
@@ -567,9 +843,9 @@ def plan_import(path: str | Path, mapping: dict[str, int], actor) -> ImportPlan:
 
     seen_phone: dict[str, int] = {}
     seen_uscc: dict[str, int] = {}
-    seen_key: dict[str, int] = {}
+    seen_key: dict[str, list[tuple[int, str | None]]] = {}  # name key → (row, its credit code) of each row
 
-    for number, values in enumerate(rows, start=2):
+    for number, values in enumerate(rows, start=rows.first_number):
         cells = {name: _cell(values[i]) if i < len(values) else "" for name, i in get.items()}
         if not any(cells.values()) and not any(_cell(v) for v in values):
             plan.blank_rows += 1
@@ -586,6 +862,16 @@ def plan_import(path: str | Path, mapping: dict[str, int], actor) -> ImportPlan:
         if cells.get("phone"):
             phones, bad = split_phones(cells["phone"])
             for piece in bad:
+                if _EXCEL_SHORTENED.match(piece):
+                    error(
+                        "phone",
+                        _(
+                            "“%(phone)s” is a number Excel shortened, and its digits are lost: in Excel, format "
+                            "the phone column as Text (文本), enter the numbers again and save the file.",
+                            phone=piece,
+                        ),
+                    )
+                    continue
                 error(
                     "phone",
                     _(
@@ -681,24 +967,33 @@ def plan_import(path: str | Path, mapping: dict[str, int], actor) -> ImportPlan:
                 earlier = earlier or ("phone", seen_phone[phone], _("same phone number as row %(row)d"))
         if uscc and uscc in seen_uscc:
             earlier = earlier or ("uscc", seen_uscc[uscc], _("same credit code as row %(row)d"))
-        if key and key in seen_key:
-            earlier = earlier or ("company_name", seen_key[key], _("same company name as row %(row)d"))
+        namesake = next((row for row, code in seen_key.get(key, ()) if not _different_companies(uscc, code)), None)
         if earlier:
             name_of_field, row_no, message = earlier
             issues.append(
                 Issue(number, column.get(name_of_field, name_of_field), message % {"row": row_no}, error=False)
             )
             lead_row.duplicate = True
+        elif key and namesake is not None:
+            issues.append(
+                Issue(
+                    number,
+                    column.get("company_name", "company_name"),
+                    _("same company name as row %(row)d") % {"row": namesake},
+                    error=False,
+                )
+            )
+            lead_row.similar = True
         for phone in phones:
             seen_phone.setdefault(phone, number)
         if uscc:
             seen_uscc.setdefault(uscc, number)
         if key:
-            seen_key.setdefault(key, number)
+            seen_key.setdefault(key, []).append((number, uscc))
         plan.issues += issues
         plan.rows.append(lead_row)
 
-    _flag_existing_duplicates(plan, column)
+    _flag_existing_duplicates(plan, column, actor)
     plan.issues.sort(key=lambda i: (i.row, not i.error))
     return plan
 
@@ -725,17 +1020,29 @@ def _matching(column, values: list[str]) -> list:
     return [column.in_(chunk) for chunk in _chunks(values)]
 
 
-def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str]) -> None:
-    """``find_duplicates`` for every row at once: a few IN queries instead of three per row."""
+def _different_companies(uscc: str | None, other: str | None) -> bool:
+    """Two valid credit codes that differ are two companies, whatever their names (branches and
+    namesakes in other cities share names). Codes reaching here are valid: ``normalize_uscc`` checked them."""
+    return bool(uscc and other and uscc != other)
+
+
+def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str], actor) -> None:
+    """``find_duplicates`` for every row at once: a few IN queries instead of three per row.
+
+    A look-alike the importer may see is named, with the field that matched. One outside
+    their territories is not: the row says only that one exists elsewhere and that its
+    managers are told (an id, a name, a state or the matching field would let a rep probe
+    other territories' phone numbers with a list, as ``warn_of_duplicates`` says of the form).
+    """
     not_merged = Lead._state != "merged"
     by_uscc: dict[str, tuple] = {}
     by_phone: dict[str, tuple] = {}
-    by_key: dict[str, tuple] = {}
-    cols = (Lead.id, Lead.company_name)
+    by_key: dict[str, list[tuple[tuple, str | None]]] = {}  # name key → (lead, its credit code) of each
+    cols = (Lead.id, Lead.company_name, Lead._state, Lead.territory_code)
     usccs = sorted({r.uscc for r in plan.rows if r.uscc})
     for condition in _matching(Lead.uscc, usccs):
-        for lead_id, name, uscc in db.session.execute(select(*cols, Lead.uscc).where(condition, not_merged)):
-            by_uscc.setdefault(uscc, (lead_id, name))
+        for *lead, uscc in db.session.execute(select(*cols, Lead.uscc).where(condition, not_merged)):
+            by_uscc.setdefault(uscc, tuple(lead))
     phones = sorted({p for r in plan.rows for p in r.phones})
     for condition in _matching(ContactPhone.e164, phones):
         rows = db.session.execute(
@@ -744,15 +1051,22 @@ def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str]) -> None:
             .where(condition, not_merged)
             .order_by(Lead.id)
         )
-        for lead_id, name, e164 in rows:
-            by_phone.setdefault(e164, (lead_id, name))
+        for *lead, e164 in rows:
+            by_phone.setdefault(e164, tuple(lead))
     keys = sorted({r.name_key for r in plan.rows if r.name_key})
     for condition in _matching(Lead.name_key, keys):
-        rows = db.session.execute(select(*cols, Lead.name_key).where(condition, not_merged).order_by(Lead.id))
-        for lead_id, name, key in rows:
-            by_key.setdefault(key, (lead_id, name))
+        rows = db.session.execute(
+            select(*cols, Lead.uscc, Lead.name_key).where(condition, not_merged).order_by(Lead.id)
+        )
+        for *lead, uscc, key in rows:
+            by_key.setdefault(key, []).append((tuple(lead), uscc))
     if not (by_uscc or by_phone or by_key):
         return
+    ranges = reach_ranges(actor)
+
+    def visible(code: str) -> bool:
+        return ranges is None or any(low <= code <= high for low, high in ranges)
+
     for row in plan.rows:
         hits = []
         if row.uscc in by_uscc:
@@ -761,9 +1075,28 @@ def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str]) -> None:
             if phone in by_phone:
                 hits.append(("phone", by_phone[phone], _("same phone number")))
                 break
-        if row.name_key in by_key:
-            hits.append(("company_name", by_key[row.name_key], _("same company name")))
-        for name_of_field, (lead_id, name), reason in hits:
+        namesake = next(
+            (lead for lead, code in by_key.get(row.name_key, ()) if not _different_companies(row.uscc, code)), None
+        )
+        if namesake is not None:
+            hits.append(("company_name", namesake, _("same company name")))
+        elsewhere = False
+        for name_of_field, (lead_id, name, state, territory_code), reason in hits:
+            if not visible(territory_code):
+                # Certain, whichever field matched: a hint instead would tell the name from the phone.
+                row.duplicate = True
+                elsewhere = True
+                hidden = plan.hidden_duplicates.setdefault(lead_id, Duplicate(lead_id, name, state, []))
+                if name_of_field not in hidden.fields:
+                    hidden.fields.append(name_of_field)
+                    hidden.reasons.append(reason)
+                continue
+            if name_of_field == "company_name":
+                row.similar = True
+            else:
+                row.duplicate = True
+            if row.match_lead_id is None:
+                row.match_lead_id = lead_id
             plan.issues.append(
                 Issue(
                     row.row,
@@ -773,12 +1106,67 @@ def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str]) -> None:
                     lead_id=lead_id,
                 )
             )
-            row.duplicate = True
+        if row.duplicate:
+            row.similar = False
+        if elsewhere:  # once per row, whichever leads and fields matched
+            plan.issues.append(
+                Issue(
+                    row.row,
+                    _("Whole row"),
+                    _(
+                        "A lead that looks like this company exists outside your territories; "
+                        "the managers who cover it have been told."
+                    ),
+                    error=False,
+                )
+            )
+
+
+def tell_managers_of_hidden_duplicates(plan: ImportPlan, actor) -> None:
+    """Tell the managers of the look-alikes out of the importer's reach, once per (lead, importer).
+
+    Call it after the dry run's reading transaction (it writes); flushes, the caller commits.
+    """
+    hidden = sorted(plan.hidden_duplicates.values(), key=lambda d: d.lead_id)
+    for chunk in _chunks(hidden):
+        warn_of_duplicates(chunk, actor)
 
 
 # --- writing -------------------------------------------------------------------------------------
 
 BATCH = 5000
+
+
+def _add_contacts_to_leads(rows: list[LeadRow]) -> int:
+    """Add each row's person (and the phones the lead does not have yet) to the lead it matches."""
+    if not rows:
+        return 0
+    contacts_table = LeadContact.__table__
+    known: set[tuple[int, str]] = set()
+    lead_ids = sorted({row.match_lead_id for row in rows})
+    for chunk in _chunks(lead_ids):
+        known.update(
+            db.session.execute(
+                select(ContactPhone.lead_id, ContactPhone.e164).where(ContactPhone.lead_id.in_(chunk))
+            ).all()
+        )
+    contact_ids = engine.reserve_ids(contacts_table, len(rows))
+    engine.bulk_insert(
+        contacts_table,
+        [
+            {"id": contact_id, "lead_id": row.match_lead_id, "name": row.contact, "title": row.title}
+            for contact_id, row in zip(contact_ids, rows, strict=True)
+        ],
+    )
+    phones = []
+    for contact_id, row in zip(contact_ids, rows, strict=True):
+        for e164 in row.phones:
+            if (row.match_lead_id, e164) not in known:
+                known.add((row.match_lead_id, e164))
+                phones.append({"contact_id": contact_id, "lead_id": row.match_lead_id, "e164": e164})
+    if phones:
+        engine.bulk_insert(ContactPhone.__table__, phones)
+    return len(rows)
 
 
 def import_plan(
@@ -787,16 +1175,32 @@ def import_plan(
     campaign_id: int,
     *,
     include_duplicates: bool = False,
+    choices: dict[int, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Insert the plan's valid rows (and its duplicates when asked) as new leads; flush, let the caller commit.
+    """Insert the plan's valid rows as new leads, and add the second visitors as contacts; flush, let the
+    caller commit.
 
-    Owners: the importing rep, else ``pick_owner``'s rule computed in memory for the
-    batch. Returns the number of leads created.
+    Each flagged row does what ``choices`` (row → skip | new | contact) says, else its
+    default: certain duplicates are skipped (all imported with ``include_duplicates``),
+    name-only matches imported. "contact" adds the row's person and phones to the lead
+    in the importer's reach it matches (``LeadRow.may_join``); ``plan.contacts_added``
+    counts them. Owners: the importing rep, else ``pick_owner``'s rule computed in
+    memory for the batch. Returns the number of leads created.
     """
-    chosen = [r for r in plan.rows if include_duplicates or not r.duplicate]
+    choices = choices or {}
+
+    def choice(row: LeadRow) -> str:
+        wanted = choices.get(row.row)
+        if wanted == CONTACT and not row.may_join:
+            wanted = None
+        return wanted if wanted in ROW_CHOICES else row.default_choice(include_duplicates)
+
+    decided = [(row, choice(row)) for row in plan.rows]
+    chosen = [row for row, what in decided if what == NEW]
     now = now or utcnow()
+    plan.contacts_added = _add_contacts_to_leads([row for row, what in decided if what == CONTACT])
     owners = None if actor.role == Role.REP else OwnerPicker()
     contacts_table = LeadContact.__table__
     done = 0
@@ -868,8 +1272,9 @@ def receive_upload(upload, campaign_id: int | None, actor) -> LeadImport:
     """Keep an uploaded list under a server-made name and open its import, with columns guessed.
 
     Refuses, with the user's message, a missing campaign or file, a type other than
-    CSV/XLSX, a file over the size cap, and one that cannot be read as a table (the
-    stored copy is removed then). Flushes; the caller commits.
+    CSV/XLSX, a file over the size cap, one that expands beyond ``TableLimits`` and one
+    that cannot be read as a table (the stored copy is removed then). The file is
+    checked in a transaction that only reads. Flushes; the caller commits.
     """
     campaign = db.session.get(Campaign, campaign_id or 0)
     if campaign is None:
@@ -886,7 +1291,8 @@ def receive_upload(upload, campaign_id: int | None, actor) -> LeadImport:
     try:
         if path.stat().st_size > limit:
             raise ImportFileError(too_large_message())
-        headers, _rows = read_table(path)
+        with read_transaction(db.session):  # the upload's POST would hold SQLite's write lock meanwhile
+            headers = check_table(path)
     except ImportFileError:
         path.unlink(missing_ok=True)
         raise
@@ -982,6 +1388,114 @@ def _discard_files(file_name: str, *, upload: bool) -> None:
         (directory / file_name).unlink(missing_ok=True)
 
 
+def _store_plan(job: LeadImport, plan: ImportPlan) -> None:
+    job.report_json = json.dumps(plan.report(), ensure_ascii=False)
+    job.total_rows = len(plan.rows)
+    job.status = ImportStatus.PREVIEWED
+
+
+def refuse_file(job: LeadImport, message: str) -> None:
+    """The file turned out to be beyond the limits while it was read: the job fails with why, the file goes."""
+    job.status = ImportStatus.FAILED
+    job.error_message = message
+    job.finished_at = utcnow()
+    _discard_files(job.file_name, upload=True)
+
+
+def start_dry_run(job: LeadImport, mapping: dict[str, int], actor) -> bool:
+    """Check the upload with ``mapping`` (``plan_import``), or queue the check for the scheduler when
+    the file holds more than LEAD_IMPORT_BACKGROUND_ROWS rows. True when the preview is ready now.
+
+    The file is read in a transaction that only reads: on SQLite a POST's transaction holds
+    the write lock, and other users' writes and the scheduler's jobs would wait for the whole
+    read. A file found beyond the limits fails the job with the reason (``job.error_message``)
+    and is deleted. Commits the mapping before the read; flushes the outcome, the caller commits.
+    """
+    job_id = job.id
+    job.mapping_json = json.dumps(mapping)
+    db.session.flush()
+    db.session.commit()  # the mapping is kept whatever the check finds
+    plan = None
+    refusal = None
+    with read_transaction(db.session):
+        try:
+            threshold = current_app.config.get("LEAD_IMPORT_BACKGROUND_ROWS", 2000)
+            if count_rows(job_path(job), stop_after=threshold) <= threshold:
+                plan = plan_import(job_path(job), mapping, actor)
+        except ImportFileError as error:
+            refusal = error.message
+    job = db.session.get(LeadImport, job_id)
+    if refusal is not None:
+        refuse_file(job, refusal)
+    elif plan is None:
+        job.status = ImportStatus.DRY_RUN_QUEUED
+        job.report_json = None
+    else:
+        _store_plan(job, plan)
+        tell_managers_of_hidden_duplicates(plan, actor)
+    db.session.flush()
+    return plan is not None
+
+
+def claim_next_dry_run(now: datetime | None = None) -> LeadImport | None:
+    """Take the oldest queued dry run, atomically (see ``claim_next_job``)."""
+    table = LeadImport.__table__
+    while True:
+        job_id = db.session.scalar(
+            select(table.c.id).where(table.c.status == ImportStatus.DRY_RUN_QUEUED).order_by(table.c.id).limit(1)
+        )
+        if job_id is None:
+            db.session.rollback()
+            return None
+        started = now or utcnow()
+        claimed = db.session.execute(
+            update(table)
+            .where(table.c.id == job_id, table.c.status == ImportStatus.DRY_RUN_QUEUED)
+            .values(
+                status=ImportStatus.CHECKING, started_at=started, heartbeat_at=started, attempts=table.c.attempts + 1
+            )
+        ).rowcount
+        db.session.commit()
+        if claimed:
+            return db.session.get(LeadImport, job_id)
+
+
+def run_dry_run_job(job: LeadImport, actor) -> bool:
+    """The scheduler's dry run of a large upload: the preview is ready after it, or the job failed with why.
+
+    Reads in a transaction that only reads (see ``start_dry_run``); commits. True when the
+    preview is ready. A run taken for dead meanwhile (``recover_stalled_imports``) keeps nothing.
+    """
+    job_id, attempt, mapping, path = job.id, job.attempts, job.mapping, job_path(job)
+    values: dict = {}
+    try:
+        with read_transaction(db.session):
+            plan = plan_import(path, mapping, actor)
+        values = {
+            "status": ImportStatus.PREVIEWED,
+            "report_json": json.dumps(plan.report(), ensure_ascii=False),
+            "total_rows": len(plan.rows),
+            "attempts": 0,  # the import's own runs count from here
+        }
+    except ImportFileError as error:
+        values = {"status": ImportStatus.FAILED, "error_message": error.message, "finished_at": utcnow()}
+    except Exception:
+        current_app.logger.exception("dry run of lead import %s failed", job_id)
+        values = {"status": ImportStatus.FAILED, "error_message": _("The check failed."), "finished_at": utcnow()}
+    if values["status"] == ImportStatus.PREVIEWED:
+        tell_managers_of_hidden_duplicates(plan, actor)
+    table = LeadImport.__table__
+    ours = db.session.execute(
+        update(table)
+        .where(table.c.id == job_id, table.c.status == ImportStatus.CHECKING, table.c.attempts == attempt)
+        .values(**values)
+    ).rowcount
+    db.session.commit()
+    if ours and values["status"] == ImportStatus.FAILED:
+        _discard_files(job.file_name, upload=True)
+    return bool(ours) and values["status"] == ImportStatus.PREVIEWED
+
+
 def run_import_job(job: LeadImport, actor) -> int:
     """Validate the file again (the database may have changed since the preview) and import it.
 
@@ -993,12 +1507,17 @@ def run_import_job(job: LeadImport, actor) -> int:
     job_id, attempt, file_name = job.id, job.attempts, job.file_name
     finished = False
     try:
-        plan = plan_import(job_path(job), job.mapping, actor)
+        path, mapping = job_path(job), job.mapping
+        # Parsing takes no write lock (see ``start_dry_run``); only writing the leads does.
+        with read_transaction(db.session):
+            plan = plan_import(path, mapping, actor)
+        job = db.session.get(LeadImport, job_id)
         count = import_plan(
             plan,
             actor,
             job.campaign_id,
             include_duplicates=job.include_duplicates,
+            choices=job.choices,
             progress=_progress_writer(job_id, _progress_file(job)),
         )
         ours = _finish(
@@ -1008,7 +1527,7 @@ def run_import_job(job: LeadImport, actor) -> int:
             imported_count=count,
             processed_rows=count,
             total_rows=count,
-            report_json=json.dumps(plan.report(), ensure_ascii=False),
+            report_json=json.dumps({**plan.report(), "contacts_added": plan.contacts_added}, ensure_ascii=False),
             finished_at=utcnow(),
         )
         if not ours:
@@ -1078,24 +1597,24 @@ def _file_time(path: Path) -> datetime | None:
         return None
 
 
-def _stalled_imports(cutoff: datetime) -> list[tuple[int, str, int]]:
-    """(id, file name, attempts) of the running imports with no sign of life since ``cutoff``.
+def _stalled_imports(cutoff: datetime) -> list[tuple[int, str, int, str]]:
+    """(id, file name, attempts, status) of the running imports and dry runs with no sign of life since ``cutoff``.
 
     A sign of life is the claim, a progress row write (PostgreSQL) or the progress file's
     modification time (SQLite). The read transaction ends here.
     """
     table = LeadImport.__table__
     rows = db.session.execute(
-        select(table.c.id, table.c.file_name, table.c.attempts)
-        .where(table.c.status == ImportStatus.RUNNING, _last_seen() < cutoff)
+        select(table.c.id, table.c.file_name, table.c.attempts, table.c.status)
+        .where(table.c.status.in_((ImportStatus.RUNNING, ImportStatus.CHECKING)), _last_seen() < cutoff)
         .order_by(table.c.id)
     ).all()
     db.session.commit()
     stalled = []
-    for job_id, file_name, attempts in rows:
+    for job_id, file_name, attempts, status in rows:
         touched = _file_time(imports_dir() / f"{file_name}.progress")
         if touched is None or touched < cutoff:
-            stalled.append((job_id, file_name, attempts))
+            stalled.append((job_id, file_name, attempts, status))
     return stalled
 
 
@@ -1108,8 +1627,9 @@ def recover_stalled_imports(now: datetime | None = None) -> list[str]:
     cutoff = now - timedelta(minutes=current_app.config.get("LEAD_IMPORT_STALE_MINUTES", 15))
     table = LeadImport.__table__
     done = []
-    for job_id, file_name, attempts in _stalled_imports(cutoff):
+    for job_id, file_name, attempts, status in _stalled_imports(cutoff):
         give_up = attempts >= MAX_ATTEMPTS
+        again = ImportStatus.DRY_RUN_QUEUED if status == ImportStatus.CHECKING else ImportStatus.QUEUED
         if give_up:
             values = {
                 "status": ImportStatus.FAILED,
@@ -1117,12 +1637,12 @@ def recover_stalled_imports(now: datetime | None = None) -> list[str]:
                 "finished_at": now,
             }
         else:
-            values = {"status": ImportStatus.QUEUED, "processed_rows": 0, "heartbeat_at": None}
+            values = {"status": again, "processed_rows": 0, "heartbeat_at": None}
         changed = db.session.execute(
             update(table)
             .where(
                 table.c.id == job_id,
-                table.c.status == ImportStatus.RUNNING,
+                table.c.status == status,
                 table.c.attempts == attempts,
                 _last_seen() < cutoff,
             )
@@ -1187,9 +1707,13 @@ def sweep_import_files(now: datetime | None = None) -> tuple[int, int]:
 
 
 def run_queued_imports(now: datetime | None = None) -> str | None:
-    """Scheduler job: recover imports whose process died, import every queued large file one after
-    another, then delete the files no import needs any more."""
+    """Scheduler job: recover imports whose process died, check every large file queued for its dry
+    run, import every queued large file one after another, then delete the files no import needs."""
     done = recover_stalled_imports(now)
+    while (job := claim_next_dry_run()) is not None:
+        actor = db.session.get(User, job.created_by_id)
+        ready = run_dry_run_job(job, actor)
+        done.append(f"#{job.id}: " + ("checked" if ready else "check failed"))
     while (job := claim_next_job()) is not None:
         actor = db.session.get(User, job.created_by_id)
         try:

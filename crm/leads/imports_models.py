@@ -14,6 +14,8 @@ from crm.extensions import db
 
 class ImportStatus:
     UPLOADED = "uploaded"  # file stored, mapping not confirmed yet
+    DRY_RUN_QUEUED = "check_queued"  # large file: its dry run waits for the scheduler process
+    CHECKING = "checking"  # the scheduler is running its dry run
     PREVIEWED = "previewed"  # dry run done, waiting for the user's go
     QUEUED = "queued"  # large file: waiting for the scheduler process
     RUNNING = "running"
@@ -37,6 +39,8 @@ class LeadImport(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     mapping_json: Mapped[str | None] = mapped_column(Text)  # field → column index
     include_duplicates: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # What to do with each flagged row, chosen on the preview: row number → skip | new | contact.
+    choices_json: Mapped[str | None] = mapped_column(Text)
     total_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     processed_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     imported_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -55,6 +59,10 @@ class LeadImport(db.Model):
     @property
     def mapping(self) -> dict[str, int]:
         return json.loads(self.mapping_json) if self.mapping_json else {}
+
+    @property
+    def choices(self) -> dict[int, str]:
+        return {int(row): choice for row, choice in json.loads(self.choices_json).items()} if self.choices_json else {}
 
     @property
     def report(self) -> dict:

@@ -1,16 +1,19 @@
-"""Lead import pages: upload, column mapping, dry-run preview, import (in the request or by the scheduler), progress."""
+"""Lead import pages: upload, column mapping, dry-run preview with a choice per flagged row and the
+problems as XLSX, import, progress. The dry run and the import of a large file run in the scheduler."""
 
 from __future__ import annotations
 
 import json
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from crm.access.roles import Role, roles_required
+from crm.common.spreadsheets import XlsxExport
 from crm.common.time import utcnow
+from crm.db import read_transaction
 from crm.extensions import db
 from crm.leads import importer
 from crm.leads.blueprint import bp
@@ -57,8 +60,19 @@ def import_mapping(import_id):
     job = _job_or_404(import_id)
     if job.status not in (ImportStatus.UPLOADED, ImportStatus.PREVIEWED):
         return redirect(url_for("leads.import_job", import_id=job.id))
-    headers, rows = importer.read_table(importer.job_path(job))
-    sample = [row for _n, row in zip(range(3), rows, strict=False)]
+    path = importer.job_path(job)
+    refusal = None
+    with read_transaction(db.session):  # a POST would hold SQLite's write lock while the file is read
+        try:
+            headers, rows = importer.read_table(path)
+            sample = [row for _n, row in zip(range(3), rows, strict=False)]
+        except importer.ImportFileError as error:  # beyond the limits in a way only reading shows
+            refusal = error.message
+    job = db.session.get(LeadImport, import_id)
+    if refusal is not None:
+        importer.refuse_file(job, refusal)
+        db.session.commit()
+        return redirect(url_for("leads.import_job", import_id=job.id))
     if request.method == "POST":
         mapping = {}
         for name in importer.FIELDS:
@@ -75,13 +89,13 @@ def import_mapping(import_id):
         else:
             if "region" not in mapping and "address" in mapping and not {"province", "city", "county"} & set(mapping):
                 mapping["region"] = mapping["address"]
-            job.mapping_json = json.dumps(mapping)
-            plan = importer.plan_import(importer.job_path(job), mapping, current_user._get_current_object())
-            job.report_json = json.dumps(plan.report(), ensure_ascii=False)
-            job.total_rows = len(plan.rows)
-            job.status = ImportStatus.PREVIEWED
+            ready = importer.start_dry_run(job, mapping, current_user._get_current_object())
             db.session.commit()
-            return redirect(url_for("leads.import_preview", import_id=job.id))
+            if ready:
+                return redirect(url_for("leads.import_preview", import_id=import_id))
+            if job.status == ImportStatus.DRY_RUN_QUEUED:
+                flash(_("The file is large: it is being checked. This page shows the result when it is ready."), "info")
+            return redirect(url_for("leads.import_job", import_id=import_id))
     return render_template(
         "leads/import_mapping.html",
         job=job,
@@ -104,6 +118,21 @@ def import_preview(import_id):
     return render_template("leads/import_preview.html", job=job, report=report, issues=issues)
 
 
+@bp.route("/import/<int:import_id>/report.xlsx")
+@roles_required(*IMPORTERS)
+def import_report(import_id):
+    """The dry run's problems row by row, as a workbook to correct the list in Excel."""
+    job = _job_or_404(import_id)
+    report = job.report
+    export = XlsxExport()  # the messages quote the file's cells: never a formula
+    sheet = export.sheet(_("Problems"), [_("Row"), _("Column"), _("Problem"), _("Kind")])
+    for issue in report.get("issues", []):
+        sheet.append([issue["row"], issue["column"], issue["message"], _("Error") if issue["error"] else _("Warning")])
+    if report.get("more_issues"):
+        sheet.append(["", "", _("… and %(n)d more.", n=report["more_issues"]), ""])
+    return export.send(f"import-{job.id}-problems.xlsx")
+
+
 @bp.route("/import/<int:import_id>/run", methods=["POST"])
 @roles_required(*IMPORTERS)
 def import_run(import_id):
@@ -112,7 +141,14 @@ def import_run(import_id):
         return redirect(url_for("leads.import_job", import_id=job.id))
     job.include_duplicates = bool(request.form.get("include_duplicates"))
     report = job.report
-    rows = report.get("new", 0) + (report.get("duplicates", 0) if job.include_duplicates else 0)
+    flagged = {entry["row"] for entry in report.get("flagged", [])}
+    choices = {}
+    for row in flagged:
+        wanted = request.form.get(f"choice_{row}")
+        if wanted in importer.ROW_CHOICES:
+            choices[str(row)] = wanted
+    job.choices_json = json.dumps(choices) if choices else None
+    rows = report.get("new", 0) + report.get("duplicates", 0)
     if rows > current_app.config.get("LEAD_IMPORT_BACKGROUND_ROWS", 2000):
         # Large files go to the scheduler process, so that no web worker is tied up for long.
         job.status = ImportStatus.QUEUED
@@ -143,6 +179,11 @@ def import_job(import_id):
 @bp.route("/import/<int:import_id>/progress")
 @roles_required(*IMPORTERS)
 def import_progress(import_id):
-    """The progress fragment htmx polls while the scheduler imports the file."""
+    """The progress fragment htmx polls while the scheduler checks or imports the file."""
     job = _job_or_404(import_id)
-    return render_template("leads/import_progress.html", job=job, progress=importer.job_progress(job))
+    response = make_response(
+        render_template("leads/import_progress.html", job=job, progress=importer.job_progress(job))
+    )
+    if job.status == ImportStatus.PREVIEWED and request.headers.get("HX-Request"):
+        response.headers["HX-Redirect"] = url_for("leads.import_preview", import_id=job.id)  # the check is done
+    return response

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC
-from io import BytesIO
 from zoneinfo import ZoneInfo
 
-from flask import Response, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
-from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from crm.access.roles import Role, roles_required
 from crm.common.phones import format_phone
+from crm.common.spreadsheets import XlsxExport
 from crm.common.time import utcnow
 from crm.extensions import db
 from crm.i18n import gettext as _
@@ -215,19 +214,10 @@ def export():
         )
         return redirect(url_for("leads.index", **filters.as_args()), code=303)
 
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(_("Leads"))
-    sheet.append(export_headers())
+    export = XlsxExport()  # names and notes are the users' text: never a formula in the file
+    sheet = export.sheet(_("Leads"), export_headers())
     rows = db.session.scalars(queries.lead_export_stmt(current_user, filters).execution_options(yield_per=1000))
     for lead in rows:
         sheet.append(export_row(lead))
-    buffer = BytesIO()
-    workbook.save(buffer)
-    buffer.seek(0)
     stamp = utcnow().replace(tzinfo=UTC).astimezone(SHANGHAI).strftime("%Y%m%d-%H%M")
-    return send_file(
-        buffer,
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        as_attachment=True,
-        download_name=f"leads-{stamp}.xlsx",
-    )
+    return export.send(f"leads-{stamp}.xlsx")

