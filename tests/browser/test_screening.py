@@ -195,7 +195,7 @@ def manager_reviews_and_approves(page: Page, sign_in, case_id: int, company: str
     expect(page.locator("[data-testid=approve-refusal]")).to_have_count(0)
 
     approve = page.locator("[data-testid=approve]")
-    approve.locator("input[name=comment]").fill("资质齐全，评分达标")
+    approve.locator("textarea[name=comment]").fill("资质齐全，评分达标")
     approve.locator("button[data-event=approve]").click()
     page.wait_for_url(CASE_URL)
     expect_flash(page, zh("Approved: %(name)s is now a distributor in onboarding.", name=company))
