@@ -96,6 +96,7 @@ EXPECTED = {
     ("sla.holidays", "POST"): expect(200, ADMIN),
     ("sla.holiday_range", "POST"): expect(200, ADMIN),
     ("sla.holiday_delete", "POST"): expect(303, ADMIN),
+    ("sla.holiday_year_complete", "POST"): expect(303, ADMIN),
     # Everyone has an inbox. Marking one read without naming a notification of one's own answers 404.
     ("notify.index", "GET"): expect(200),
     ("notify.mark_read", "POST"): expect(404),
@@ -351,6 +352,7 @@ def world(app, make_user, drive):
             "event": "take",
             "state": "open",
             "holiday_id": holiday_id,
+            "year": 2031,
             "import_id": _sample_import(app, users[Role.REP]),
             # Claiming a lead that is not in the pool answers 404 (claims: tests/leads/test_pool.py).
             "lead_id": _sample_owned_lead(app, target.id, "440305", campaign_id),

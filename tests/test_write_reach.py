@@ -210,6 +210,7 @@ PROBES: dict[str, Probe] = {
     "sla.holidays": admin_only(),
     "sla.holiday_range": admin_only(),
     "sla.holiday_delete": admin_only(lambda w, s: {"holiday_id": w.foreign.holiday_id}),
+    "sla.holiday_year_complete": admin_only(lambda w, s: {"year": 2031}),
     "screening.policy": admin_only(),
     # -- leads --------------------------------------------------------------------------------------
     "leads.new": Probe(form=lead_form, users=BOTH, attacks=FORM_ONLY),
