@@ -143,6 +143,12 @@ EXPECTED = {
     ("leads.new", "GET"): expect(200, LEAD_ENTRY),
     ("leads.new", "POST"): expect(200, LEAD_ENTRY),
     ("leads.detail", "GET"): expect(200, STAFF),
+    # Editing a lead and its contacts: whoever enters leads, within reach; a POST without the
+    # version the page showed is stale (409).
+    ("leads.edit", "GET"): expect(200, LEAD_ENTRY),
+    ("leads.edit", "POST"): expect(409, LEAD_ENTRY),
+    ("leads.contact_add", "POST"): expect(409, LEAD_ENTRY),
+    ("leads.contact_remove", "POST"): expect(409, LEAD_ENTRY),
     ("leads.touch", "GET"): expect(200, TOUCHING),
     ("leads.touch", "POST"): expect(409, TOUCHING),
     ("leads.touch_photo", "GET"): expect(200, STAFF),
@@ -232,6 +238,10 @@ EXPECTED_OUT_OF_REACH = {
     ("workflow.fire", "POST"): expect(409, {Role.ADMIN, Role.SERVICE}, denied=404),
     ("leads.claim", "POST"): expect(404, {Role.MANAGER, Role.REP}),
     ("leads.detail", "GET"): expect(200, STAFF, manager=404, rep=404),
+    ("leads.edit", "GET"): expect(200, LEAD_ENTRY, manager=404, rep=404),
+    ("leads.edit", "POST"): expect(409, LEAD_ENTRY, manager=404, rep=404),
+    ("leads.contact_add", "POST"): expect(409, LEAD_ENTRY, manager=404, rep=404),
+    ("leads.contact_remove", "POST"): expect(409, LEAD_ENTRY, manager=404, rep=404),
     ("leads.touch", "GET"): expect(404, TOUCHING),
     ("leads.touch", "POST"): expect(404, TOUCHING),
     ("leads.touch_photo", "GET"): expect(200, STAFF, manager=404, rep=404),
@@ -443,6 +453,7 @@ def _sample_leads(app, users) -> tuple[dict, dict]:
                 company_name=f"矩阵医药{code}",
                 territory_code=code,
                 campaign_id=campaign.id,
+                contacts=[services.ContactInput("矩阵联系人")],
                 allow_duplicate=True,
             )
             touch = Touch(
@@ -455,7 +466,7 @@ def _sample_leads(app, users) -> tuple[dict, dict]:
             )
             db.session.add(touch)
             db.session.flush()
-            samples.append({"lead_id": lead.id, "touch_id": touch.id})
+            samples.append({"lead_id": lead.id, "touch_id": touch.id, "contact_id": lead.contacts[0].id})
         db.session.commit()
     return samples[0], samples[1]
 

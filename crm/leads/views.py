@@ -92,10 +92,12 @@ def new():
     )
 
 
-def _lead_form_choices(form: LeadForm) -> None:
-    code = form.territory_code.data
-    territory = db.session.get(Territory, code) if code else None
-    form.territory_code.choices = [("", "")] + ([(territory.code, territory.full_name)] if territory else [])
+def _lead_form_choices(form) -> None:
+    """Choices of the new-lead form and the edit form (which has no territory: it stays)."""
+    if hasattr(form, "territory_code"):
+        code = form.territory_code.data
+        territory = db.session.get(Territory, code) if code else None
+        form.territory_code.choices = [("", "")] + ([(territory.code, territory.full_name)] if territory else [])
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.starts_on.desc(), Campaign.id.desc())).all()
     form.campaign_id.choices = [(c.id, f"{c.name} · {c.channel.label}") for c in campaigns]
     products = db.session.scalars(select(Product).where(Product.active.is_(True)).order_by(Product.name)).all()
@@ -181,6 +183,7 @@ def detail(lead_id):
         timeline=timeline,
         user_names=_user_names(timeline, lead),
         can_touch=current_user.role in TOUCHERS and lead.state != "merged",
+        can_edit=current_user.role in CREATORS and lead.state != "merged",
         can_lose=engine.refusal(lead, "lose", current_user) is None,
         can_reassign=current_user.role in MANAGERS and lead.state != "merged",
         can_merge=engine.refusal(lead, "merge", current_user) is None,
