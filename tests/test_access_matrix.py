@@ -105,6 +105,11 @@ EXPECTED = {
     # answers 404 like a lead they cannot see (claiming itself: tests/leads/test_pool.py).
     ("leads.pool", "GET"): expect(200, {Role.ADMIN, Role.MANAGER, Role.REP}),
     ("leads.claim", "POST"): expect(404, {Role.MANAGER, Role.REP}),
+    # Sending a lead back: its owner or a manager, within reach (409 without the version seen).
+    # The bulk form without a chosen action goes back to the list.
+    ("leads.release", "GET"): expect(200, LEAD_ENTRY),
+    ("leads.release", "POST"): expect(409, LEAD_ENTRY),
+    ("leads.bulk", "POST"): expect(303, LEAD_MANAGERS),
     # Lead import: admins, managers and reps. An import is seen by its uploader (the rep here) and
     # admins; the manager gets 404. Without a file or campaign the upload and mapping forms answer
     # 200 with the error; the preview and the run of a file not yet checked go back to its page.
@@ -239,6 +244,8 @@ EXPECTED_OUT_OF_REACH = {
     ("leads.claim", "POST"): expect(404, {Role.MANAGER, Role.REP}),
     ("leads.detail", "GET"): expect(200, STAFF, manager=404, rep=404),
     ("leads.edit", "GET"): expect(200, LEAD_ENTRY, manager=404, rep=404),
+    ("leads.release", "GET"): expect(200, LEAD_ENTRY, manager=404, rep=404),
+    ("leads.release", "POST"): expect(409, LEAD_ENTRY, manager=404, rep=404),
     ("leads.edit", "POST"): expect(409, LEAD_ENTRY, manager=404, rep=404),
     ("leads.contact_add", "POST"): expect(409, LEAD_ENTRY, manager=404, rep=404),
     ("leads.contact_remove", "POST"): expect(409, LEAD_ENTRY, manager=404, rep=404),

@@ -263,6 +263,22 @@ PROBES: dict[str, Probe] = {
         users=BOTH,
         attacks=URL_ONLY,
     ),
+    "leads.release": Probe(
+        url=lambda w, s: {"lead_id": s.lead_id},
+        form=lambda w, us, fs: {"seen_version": w.version(_m("Lead"), us.lead_id), "reason": "放回公海"},
+        users=BOTH,
+        attacks=URL_ONLY,
+    ),
+    # The ids are in the form: the attacker's own leads, or the other province's (refused row by row).
+    "leads.bulk": Probe(
+        form=lambda w, us, fs: {
+            "action": "release",
+            "reason": "季度清理",
+            "lead_ids": [str(fs.lead_id), str(fs.keep_lead_id)],
+        },
+        users=MANAGER,
+        attacks=FORM_ONLY,
+    ),
     "leads.reassign": Probe(
         url=lambda w, s: {"lead_id": s.lead_id},
         form=lambda w, us, fs: {"seen_version": w.version(_m("Lead"), us.lead_id), "owner_id": str(fs.manager_id)},

@@ -143,3 +143,23 @@ class ReassignForm(VersionedForm):
 
 class MergeForm(VersionedForm):
     keep_id = HiddenField(validators=[DataRequired()])
+
+
+class ReleaseForm(VersionedForm):
+    reason = TextAreaField(_l("Why it goes back to the pool"), validators=[DataRequired(), Length(max=500)])
+
+
+class BulkForm(FlaskForm):
+    """The lead list's bulk actions; the selected ids come as ``lead_ids`` checkboxes of the list."""
+
+    action = SelectField(_l("With the selected leads"), choices=[], validators=[DataRequired()])
+    owner_id = SelectField(_l("New owner"), choices=[], validators=[Optional()], validate_choice=False)
+    reason = StringField(_l("Reason or note"), validators=[Optional(), Length(max=500)])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.action.choices = [
+            ("", "—"),
+            ("reassign", _l("Reassign to")),
+            ("release", _l("Send back to the pool")),
+        ]

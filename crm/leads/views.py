@@ -26,7 +26,7 @@ from crm.leads.blueprint import bp
 from crm.leads.campaigns import scripts_for
 from crm.leads.forms import MAX_CONTACTS, LeadForm, LostForm, MergeForm, ReassignForm, TouchForm
 from crm.leads.models import Campaign, Lead, Touch
-from crm.leads.workflow import LEAD_MACHINE
+from crm.leads.workflow import LEAD_MACHINE, OPEN_STATES
 from crm.products.models import Product
 from crm.territories.models import Territory
 from crm.web import perform
@@ -186,6 +186,9 @@ def detail(lead_id):
         can_edit=current_user.role in CREATORS and lead.state != "merged",
         can_lose=engine.refusal(lead, "lose", current_user) is None,
         can_reassign=current_user.role in MANAGERS and lead.state != "merged",
+        can_release=lead.state in OPEN_STATES
+        and not lead.in_pool
+        and (current_user.role in MANAGERS or lead.assignee_id == current_user.id),
         can_merge=engine.refusal(lead, "merge", current_user) is None,
     )
 
