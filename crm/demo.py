@@ -36,6 +36,8 @@ DEMO_USERS = (
     ("director", "张总监", Role.MANAGER, ("440000", "330000")),
     ("rep", "李代表", Role.REP, ("440300", "440100")),  # 深圳市, 广州市
     ("rep_hz", "赵代表", Role.REP, ("330100",)),  # 杭州市
+    # A second rep where `rep` works (龙岗区 lies in 深圳市): the two share that county's pool.
+    ("rep_lg", "孙代表", Role.REP, ("440307",)),  # 深圳市龙岗区
     ("service", "周客服", Role.SERVICE, ()),
     ("distributor", "刘经理（康达医药）", Role.DISTRIBUTOR, "kangda"),
 )
