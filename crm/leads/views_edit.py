@@ -60,6 +60,12 @@ def _page(lead, form, contact_form, warning=None, contact_warning=None, status=2
     )
 
 
+def _product_ids(form, lead) -> list[int]:
+    """The ticked products, and those of the lead no longer offered (not on the form, so not unticked)."""
+    offered = {value for value, _label in form.product_ids.choices}
+    return [*(form.product_ids.data or []), *(p.id for p in lead.products if p.id not in offered)]
+
+
 def _contact_form(lead) -> ContactAddForm:
     form = ContactAddForm(formdata=None, prefix="contact")
     form.remember_version(lead)
@@ -96,7 +102,7 @@ def edit(lead_id):
             estimated_capital=form.estimated_capital.data,
             logistics=form.logistics.data,
             next_touch_on=form.next_touch_on.data,
-            product_ids=form.product_ids.data or [],
+            product_ids=_product_ids(form, lead),
             allow_duplicate=form.allow_duplicate.data,
         )
         if ok:
