@@ -123,7 +123,7 @@ class TouchForm(VersionedForm):
         super().__init__(*args, **kwargs)
         # Labels are read per request, in the user's language.
         self.kind.choices = TouchKind.choices()
-        self.method.choices = TouchMethod.choices()
+        self.method.choices = [("", _l("Choose a method")), *TouchMethod.choices()]
 
 
 class LostForm(VersionedForm):
