@@ -252,6 +252,30 @@ def pick_owner(territory_code: str) -> int | None:
     return None
 
 
+def _company_name(company_name) -> str:
+    name = (company_name or "").strip()
+    if not name:
+        raise BusinessError(_("Enter the company name."))
+    return name
+
+
+def _uscc_or_none(uscc) -> str | None:
+    """The normalised credit code, None when left blank; an invalid one is refused with its text."""
+    if not (uscc and str(uscc).strip()):
+        return None
+    code = normalize_uscc(uscc)
+    if code is None:
+        raise BusinessError(_("The unified social credit code %(code)s is not valid.", code=uscc))
+    return code
+
+
+def _campaign(campaign_id) -> Campaign:
+    campaign = db.session.get(Campaign, campaign_id) if campaign_id else None
+    if campaign is None:
+        raise BusinessError(_("Choose the campaign the lead came from."))
+    return campaign
+
+
 def create_lead(
     actor,
     *,
@@ -277,19 +301,11 @@ def create_lead(
     (``pick_owner``) unless ``owner_id`` is given. Raises ``DuplicateLead`` when it
     looks like an existing lead, unless ``allow_duplicate``.
     """
-    name = (company_name or "").strip()
-    if not name:
-        raise BusinessError(_("Enter the company name."))
+    name = _company_name(company_name)
     unknown = _("Choose the lead's province, city or county from the list.")
     territory = territory_in_reach(actor, territory_code, unknown=unknown)
-    campaign = db.session.get(Campaign, campaign_id) if campaign_id else None
-    if campaign is None:
-        raise BusinessError(_("Choose the campaign the lead came from."))
-    code = None
-    if uscc and str(uscc).strip():
-        code = normalize_uscc(uscc)
-        if code is None:
-            raise BusinessError(_("The unified social credit code %(code)s is not valid.", code=uscc))
+    campaign = _campaign(campaign_id)
+    code = _uscc_or_none(uscc)
     kind = DistributorKind(distributor_kind) if distributor_kind else None
     cleaned = [
         ContactInput((c.name or "").strip(), (c.title or "").strip() or None, clean_phones(c.phones))
@@ -641,17 +657,9 @@ def update_lead(
     engine.ensure_visible(lead, actor)
     check_version(lead, seen_version)
     _not_merged(lead)
-    name = (company_name or "").strip()
-    if not name:
-        raise BusinessError(_("Enter the company name."))
-    code = None
-    if uscc and str(uscc).strip():
-        code = normalize_uscc(uscc)
-        if code is None:
-            raise BusinessError(_("The unified social credit code %(code)s is not valid.", code=uscc))
-    campaign = db.session.get(Campaign, campaign_id) if campaign_id else None
-    if campaign is None:
-        raise BusinessError(_("Choose the campaign the lead came from."))
+    name = _company_name(company_name)
+    code = _uscc_or_none(uscc)
+    campaign = _campaign(campaign_id)
     try:
         kind = DistributorKind(distributor_kind) if distributor_kind else None
     except ValueError:
