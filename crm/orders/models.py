@@ -141,7 +141,12 @@ class Order(WorkflowRecord, db.Model):
     shipments: Mapped[list[Shipment]] = relationship(back_populates="order", order_by="Shipment.id")
     invoices: Mapped[list[Invoice]] = relationship(back_populates="order", order_by="Invoice.id")
 
-    __table_args__ = (Index("ix_orders_distributor_created", "distributor_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_orders_distributor_created", "distributor_id", "created_at"),
+        # The order list: the page's ids come from these alone (views.index), sorted by deadline.
+        Index("ix_orders_state_due", "state", "sla_due_at"),
+        Index("ix_orders_distributor_state_due", "distributor_id", "state", "sla_due_at"),
+    )
 
     def __repr__(self) -> str:
         return f"<Order {self.id} {self.number} {self.state}>"

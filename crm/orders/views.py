@@ -22,12 +22,15 @@ from crm.common.pagination import paginate
 from crm.common.time import local_today
 from crm.distributors.models import Distributor
 from crm.extensions import db
+from crm.i18n import once_per_catalog
 from crm.orders import gates, lots, services, stock, tracecodes
 from crm.orders.models import Credit, Lot, Order, PaymentMethod, Shipment, ShipmentItem
 from crm.orders.statement import statement_of
 from crm.orders.workflow import ORDER_MACHINE
+from crm.territories.models import Territory
 from crm.web import perform
 from crm.workflow import engine
+from crm.workflow.badges import sla_badges, url_parts
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
@@ -35,6 +38,9 @@ DESK = (Role.SERVICE, Role.ADMIN)
 ANYONE = (*STAFF_ROLES, Role.DISTRIBUTOR)
 # What waits on the order desk, in the order it works them.
 DESK_QUEUE = ("submitted", "confirmed", "picking", "delivered")
+# The states the list counts: the open ones. Closed and cancelled orders pile up for ever
+# (a million after a few years), and counting them took longer than the rest of the page.
+COUNTED_STATES = tuple(s.code for s in ORDER_MACHINE.states if not s.final)
 
 
 def _date(value) -> date | None:
@@ -78,9 +84,16 @@ def index():
     sort = request.args.get("sort") or ""
     if sort.lstrip("-") not in ORDER_SORTS:
         sort = ""
-    stmt = stmt.order_by(*_order_sort(sort))
-    page = paginate(stmt, request.args.get("page"))
-    counted = base.with_only_columns(Order._state, func.count()).group_by(Order._state).order_by(None)
+    # The page's ids first, sorted on an index alone; then those rows with their distributor and
+    # county. Joining first made the database join every matching order before keeping 50.
+    page = paginate(stmt.with_only_columns(Order.id).order_by(*_order_sort(sort)), request.args.get("page"))
+    page.items = _rows(page.items)
+    counted = (
+        base.with_only_columns(Order._state, func.count())
+        .where(Order._state.in_(COUNTED_STATES))
+        .group_by(Order._state)
+        .order_by(None)
+    )
     counts = dict(db.session.execute(counted).all())
     args = {k: v for k, v in {"q": q, "state": state, "sort": sort}.items() if v}
     if request.args.get("all") == "1":
@@ -96,7 +109,46 @@ def index():
         counts=counts,
         machine=ORDER_MACHINE,
         desk_queue=DESK_QUEUE,
+        state_labels=state_labels(),
+        sla_badges=sla_badges(),
+        order_link=url_parts("orders.detail", "order_id"),
     )
+
+
+# What a row of the list shows, in the order templates/orders/index.html unpacks it.
+ROW_COLUMNS = (
+    Order.id,
+    Order.number,
+    Order._state,
+    Order.sla_status,
+    Order.sla_due_at,
+    Distributor.name,
+    Territory.full_name,
+    Order.total,
+    Order.created_at,
+)
+
+
+def _rows(order_ids: list[int]) -> list:
+    """The list's rows of ``order_ids``, in that order: plain rows, one query (no ORM objects to build)."""
+    if not order_ids:
+        return []
+    found = {
+        row[0]: row
+        for row in db.session.execute(
+            select(*ROW_COLUMNS)
+            .join(Distributor, Distributor.id == Order.distributor_id)
+            .join(Territory, Territory.code == Order.ship_to_code)
+            .where(Order.id.in_(order_ids))
+        )
+    }
+    return [found[order_id] for order_id in order_ids]
+
+
+@once_per_catalog
+def state_labels() -> dict[str, str]:
+    """Each order state's label by its code, for the rows' badges."""
+    return {s.code: str(s.label) for s in ORDER_MACHINE.states}
 
 
 def _order(order_id) -> Order:
