@@ -6,7 +6,7 @@ orders, joining and sorting every match before keeping 50 was most of the page.
 The distributor's index also answers the portal's counts per state.
 
 Revision ID: 0017_orders_bench_indexes
-Revises: 0015_admin_user_contact
+Revises: 0016_order_discounts
 Create Date: 2026-12-07 10:10:00
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0017_orders_bench_indexes"
-down_revision = "0015_admin_user_contact"
+down_revision = "0016_order_discounts"
 branch_labels = None
 depends_on = None
 
