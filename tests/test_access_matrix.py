@@ -224,6 +224,11 @@ EXPECTED = {
     ("orders.lot_new", "GET"): expect(200, DESK),
     ("orders.lot_new", "POST"): expect(422, DESK),
     ("orders.lot_detail", "GET"): expect(200, STAFF),
+    # Lot import: the order desk's. Without a file the upload answers 422 with the error; a confirm
+    # without the token of one's own checked upload finds nothing (404).
+    ("orders.lot_import", "GET"): expect(200, DESK),
+    ("orders.lot_import", "POST"): expect(422, DESK),
+    ("orders.lot_import_confirm", "POST"): expect(404, DESK),
     ("orders.trace", "GET"): expect(200, STAFF),
     ("orders.statement", "GET"): expect(200, ALL),
     ("orders.statement_xlsx", "GET"): expect(200, ALL),

@@ -540,6 +540,17 @@ PROBES: dict[str, Probe] = {
         },
         attacks=(),
     ),
+    # Lots are the maker's, not a territory's: the import is refused to managers and reps by role.
+    "orders.lot_import": Probe(
+        files=lambda: {
+            "file": (
+                io.BytesIO("批号,药品标识码,生产日期,有效期至,数量\nLOT-WI,,2026-01-01,2028-01-01,5\n".encode()),
+                "批号.csv",
+            )
+        },
+        attacks=(),
+    ),
+    "orders.lot_import_confirm": Probe(form=lambda w, us, fs: {"token": "0" * 32}, attacks=()),
     "orders.payment": Probe(
         url=lambda w, s: {"distributor_id": s.distributor_id},
         form=lambda w, us, fs: {"amount": "100", "method": "transfer"},

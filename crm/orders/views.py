@@ -20,6 +20,7 @@ from crm.access.scoping import get_scoped_or_404, scoped
 from crm.common.errors import BusinessError, Conflict, check_version
 from crm.common.pagination import paginate
 from crm.common.time import local_today
+from crm.db import read_transaction
 from crm.distributors.models import Distributor
 from crm.extensions import db
 from crm.orders import gates, lots, services, stock, tracecodes
@@ -447,6 +448,67 @@ def lot_new():
             return redirect(url_for("orders.lot_detail", lot_id=outcome.value.id))
         return render_template("orders/lot_form.html", products=products, form=form), 422
     return render_template("orders/lot_form.html", products=products, form={})
+
+
+@bp.route("/lots/import", methods=["GET", "POST"])
+@roles_required(*DESK)
+def lot_import():
+    """Upload a lot list: its dry run is shown at once (the list is small), with every row's problems."""
+    from crm.orders import lot_import as importer
+
+    if request.method == "GET":
+        return render_template("orders/lot_import.html", labels=importer.column_labels(), result=None)
+    if request.content_length and request.content_length > importer.max_upload_bytes() + 64 * 1024:
+        flash(importer.too_large_message(), "danger")  # refused before a byte of it is stored
+        return render_template("orders/lot_import.html", labels=importer.column_labels(), result=None), 422
+    path = None
+    try:
+        token = importer.receive(request.files.get("file"), current_user)
+        path = importer.stored_path(token, current_user)
+        with read_transaction(db.session):
+            result = importer.plan(path)
+            page = _lot_preview(importer, result, token)
+    except BusinessError as refused:
+        importer.discard(path)
+        db.session.rollback()
+        flash(refused.message, "danger")
+        return render_template("orders/lot_import.html", labels=importer.column_labels(), result=None), 422
+    if not result.ok:
+        importer.discard(path)  # nothing of it can be imported: it is corrected and uploaded again
+    return page, (200 if result.ok else 422)
+
+
+def _lot_preview(importer, result, token: str | None) -> str:
+    return render_template(
+        "orders/lot_import.html",
+        labels=importer.column_labels(),
+        result=result,
+        token=token if result.ok else None,
+        errors=result.errors[:500],
+        more_errors=max(0, len(result.errors) - 500),
+    )
+
+
+@bp.route("/lots/import/confirm", methods=["POST"])
+@roles_required(*DESK)
+def lot_import_confirm():
+    """Create every lot of the checked upload, or none (the file is checked again first)."""
+    from crm.orders import lot_import as importer
+
+    path = importer.stored_path(request.form.get("token", ""), current_user)
+    if path is None:
+        abort(404)  # another user's upload, one already imported, or none
+    try:
+        made = importer.create(path, current_user)
+    except importer.ImportRefused as refused:
+        db.session.rollback()
+        importer.discard(path)
+        flash(refused.message, "danger")
+        return _lot_preview(importer, refused.plan, None), 422
+    db.session.commit()
+    importer.discard(path)
+    flash(_("%(n)d lots imported.", n=len(made)), "success")
+    return redirect(url_for("orders.lots_index"))
 
 
 @bp.route("/lots/<int:lot_id>")
