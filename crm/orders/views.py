@@ -23,8 +23,8 @@ from crm.common.time import local_today
 from crm.db import read_transaction
 from crm.distributors.models import Distributor
 from crm.extensions import db
-from crm.orders import gates, lots, services, stock, tracecodes
-from crm.orders.models import Credit, Lot, Order, PaymentMethod, Shipment, ShipmentItem
+from crm.orders import discounts, gates, lots, services, stock, tracecodes
+from crm.orders.models import Credit, DiscountStatus, Lot, Order, OrderDiscount, PaymentMethod, Shipment, ShipmentItem
 from crm.orders.statement import statement_of
 from crm.orders.workflow import ORDER_MACHINE
 from crm.web import perform
@@ -113,6 +113,11 @@ def detail(order_id):
 def _render_detail(order: Order, status: int = 200, ship_form: dict | None = None):
     staff = current_user.role in STAFF_ROLES
     events = engine.available_events(order, current_user)
+    history = engine.history_of(order)
+    if not staff:
+        # Discounts are internal: the portal sees the final prices, never a request or its reasons.
+        history = [entry for entry in history if entry.event not in discounts.NOTE_LABELS]
+    waiting = discounts.pending(order) if staff else []
     return (
         render_template(
             "orders/detail.html",
@@ -121,7 +126,11 @@ def _render_detail(order: Order, status: int = 200, ship_form: dict | None = Non
             staff=staff,
             events=events,
             gates=gates.report(order, current_user) if staff and order.state in ("submitted", "on_hold") else [],
-            history=engine.history_of(order),
+            history=history,
+            note_labels=discounts.NOTE_LABELS,
+            discounts=waiting,
+            discount_refusals={d.id: discounts.refusal(d, current_user) for d in waiting},
+            pending_lines={d.order_line_id for d in waiting},
             shipments=order.shipments,
             may=_abilities(order),
             proposal=_proposal(order) if order.state == "picking" and current_user.role in DESK else {},
@@ -144,6 +153,7 @@ def _abilities(order: Order) -> dict[str, bool]:
         "ship": order.state == "picking" and role in DESK,
         "receipt": order.state == "shipped" and role in (Role.DISTRIBUTOR, *DESK),
         "invoice": order.state == "delivered" and role in DESK,
+        "discount": order.state in discounts.DISCOUNTABLE and role in discounts.REQUESTERS,
     }
 
 
@@ -361,6 +371,73 @@ def invoice(order_id):
         amount=request.form.get("amount"),
     )
     return _back(order)
+
+
+# -- discounts (four eyes) --------------------------------------------------------------------
+
+
+@bp.route("/<int:order_id>/lines/<int:order_line_id>/discount", methods=["POST"])
+@roles_required(*discounts.REQUESTERS)
+def discount_request(order_id, order_line_id):
+    order = _order(order_id)
+    if not any(line.id == order_line_id for line in order.lines):
+        abort(404)
+    outcome = perform(
+        discounts.request_discount,
+        order,
+        current_user,
+        seen_version=request.form.get("seen_version"),
+        line_id=order_line_id,
+        unit_price=request.form.get("unit_price"),
+        reason=request.form.get("reason"),
+    )
+    if outcome.ok:
+        flash(_("Discount requested: a manager other than you decides it."), "success")
+    return _back(order)
+
+
+@bp.route("/discounts/<int:discount_id>/decide", methods=["POST"])
+@roles_required(*discounts.DECIDERS)
+def discount_decide(discount_id):
+    discount = db.session.get(OrderDiscount, discount_id)
+    if discount is None:
+        abort(404)
+    order = _order(discount.order_id)  # 404 unless the order is in reach
+    decision = request.form.get("decision")
+    if decision not in ("approve", "reject"):
+        check_version(discount, request.form.get("seen_version"))  # a stale page hears "reload" first
+        flash(_("Approve or reject the discount."), "danger")
+        return _back(order)
+    outcome = perform(
+        discounts.decide,
+        discount,
+        current_user,
+        seen_version=request.form.get("seen_version"),
+        approve=decision == "approve",
+        comment=request.form.get("comment"),
+    )
+    if outcome.ok:
+        flash(_("Discount approved.") if decision == "approve" else _("Discount rejected."), "success")
+    return _back(order)
+
+
+@bp.route("/discounts")
+@roles_required(*STAFF_ROLES)
+def discounts_index():
+    """Discount requests waiting for a manager, on orders in the user's reach, oldest first."""
+    visible = scoped(Order, current_user).with_only_columns(Order.id).scalar_subquery()
+    stmt = (
+        select(OrderDiscount)
+        .join(Order, Order.id == OrderDiscount.order_id)
+        .where(OrderDiscount.status == DiscountStatus.PENDING, Order.id.in_(visible))
+        .order_by(OrderDiscount.id)
+    )
+    page = paginate(stmt, request.args.get("page"))
+    return render_template(
+        "orders/discounts.html",
+        page=page,
+        refusals={d.id: discounts.refusal(d, current_user) for d in page.items},
+    )
 
 
 # -- shipments: the 随货同行单 -------------------------------------------------------------
