@@ -194,24 +194,23 @@ def decide(discount: OrderDiscount, actor, *, seen_version, approve: bool, comme
         raise BusinessError(
             _("The order is “%(state)s”: its prices can no longer change.", state=order.state_def.label)
         )
-    line = discount.line
-    discount.status = DiscountStatus.APPROVED if approve else DiscountStatus.REJECTED
-    discount.decided_by_id = actor.id
-    discount.decided_at = utcnow()
-    discount.decision_reason = comment
-    if approve:
-        line.unit_price = discount.unit_price
-        line.amount = (discount.unit_price * line.quantity).quantize(CENT, ROUND_HALF_UP)
-        order.total = sum((other.amount for other in order.lines), Decimal("0"))
-    engine.record_note(
-        order,
-        actor,
-        "discount_approved" if approve else "discount_rejected",
-        comment=comment,
-        data={**_details(line, discount.list_price, discount.unit_price), "discount_id": discount.id},
-    )
+    # Read everything before changing anything: a lazy load in between would autoflush half a decision.
+    line, lines = discount.line, list(order.lines)
+    details = {**_details(line, discount.list_price, discount.unit_price), "discount_id": discount.id}
     try:
+        with db.session.no_autoflush:
+            discount.status = DiscountStatus.APPROVED if approve else DiscountStatus.REJECTED
+            discount.decided_by_id = actor.id
+            discount.decided_at = utcnow()
+            discount.decision_reason = comment
+            if approve:
+                line.unit_price = discount.unit_price
+                line.amount = (discount.unit_price * line.quantity).quantize(CENT, ROUND_HALF_UP)
+                order.total = sum((other.amount for other in lines), Decimal("0"))
+            engine.record_note(
+                order, actor, "discount_approved" if approve else "discount_rejected", comment=comment, data=details
+            )
         db.session.flush()
-    except StaleDataError:  # the request or the order changed between our read and our write
+    except StaleDataError:  # another manager decided it (or the order changed) between our read and our write
         db.session.rollback()
         raise stale_record() from None

@@ -355,3 +355,39 @@ def test_the_decide_form_shows_why_a_manager_cannot_decide(app, shop, lots, peop
     assert "这项折让是您申请的：须由另一位经理审批。" in page
     assert 'data-action="approve-discount"' not in page
     assert re.search(r'data-gate="no_pending_discount" data-passed="no"', page)
+
+
+def test_two_managers_deciding_at_once_one_wins_the_other_hears_409(app, shop, lots, people, second_manager):
+    """Each in its own thread and session, released together (as in tests/orders/test_races.py)."""
+    from tests.orders.test_races import _race
+
+    order_id = place(app, shop)
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        discount = _ask(order, user(people[Role.SERVICE].id))
+        db.session.commit()
+        discount_id, seen = discount.id, discount.version
+    deciders = [people[Role.MANAGER].id, second_manager.id]
+
+    def decide(i):
+        try:
+            discounts.decide(
+                db.session.get(OrderDiscount, discount_id),
+                user(deciders[i]),
+                seen_version=seen,
+                approve=i == 0,
+                comment="同意" if i == 0 else "不同意",
+            )
+            db.session.flush()
+        except Conflict:
+            return "409"
+        return "decided"
+
+    assert _race(app, 2, decide) == ["409", "decided"]
+    with app.app_context():
+        events = [h.event for h in _history(order_id) if h.event.startswith("discount_")]
+        assert events.count("discount_requested") == 1
+        assert len(events) == 2  # exactly one decision in the history
+        decided = db.session.get(OrderDiscount, discount_id)
+        price = _line(db.session.get(Order, order_id)).unit_price
+        assert (decided.status == DiscountStatus.APPROVED) == (price == Decimal("20"))
