@@ -117,7 +117,8 @@ def _render_detail(order: Order, status: int = 200, ship_form: dict | None = Non
     if not staff:
         # Discounts are internal: the portal sees the final prices, never a request or its reasons.
         history = [entry for entry in history if entry.event not in discounts.NOTE_LABELS]
-    waiting = discounts.pending(order) if staff else []
+    # A request left on a cancelled order can no longer be decided: it is not offered.
+    waiting = discounts.pending(order) if staff and order.state in discounts.DISCOUNTABLE else []
     return (
         render_template(
             "orders/detail.html",
@@ -429,7 +430,11 @@ def discounts_index():
     stmt = (
         select(OrderDiscount)
         .join(Order, Order.id == OrderDiscount.order_id)
-        .where(OrderDiscount.status == DiscountStatus.PENDING, Order.id.in_(visible))
+        .where(
+            OrderDiscount.status == DiscountStatus.PENDING,
+            Order._state.in_(discounts.DISCOUNTABLE),
+            Order.id.in_(visible),
+        )
         .order_by(OrderDiscount.id)
     )
     page = paginate(stmt, request.args.get("page"))

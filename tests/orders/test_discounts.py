@@ -391,3 +391,24 @@ def test_two_managers_deciding_at_once_one_wins_the_other_hears_409(app, shop, l
         decided = db.session.get(OrderDiscount, discount_id)
         price = _line(db.session.get(Order, order_id)).unit_price
         assert (decided.status == DiscountStatus.APPROVED) == (price == Decimal("20"))
+
+
+def test_the_managers_list_shows_requests_in_reach_on_open_orders_only(app, shop, lots, people, make_user):
+    kept, cancelled = place(app, shop), place(app, shop)
+    with app.app_context():
+        desk = user(people[Role.SERVICE].id)
+        for order_id in (kept, cancelled):
+            _ask(db.session.get(Order, order_id), desk, reason=f"理由{order_id}")
+        order = db.session.get(Order, cancelled)
+        services.fire(order, "cancel", desk, seen_version=order.version, comment="客户取消")
+        db.session.commit()
+        numbers = {order_id: db.session.get(Order, order_id).number for order_id in (kept, cancelled)}
+    manager = app.test_client()
+    login(manager, people[Role.MANAGER])
+    listing = manager.get("/orders/discounts").get_data(as_text=True)
+    assert numbers[kept] in listing
+    assert numbers[cancelled] not in listing
+    assert 'data-testid="discounts"' not in manager.get(f"/orders/{cancelled}").get_data(as_text=True)
+    elsewhere = app.test_client()
+    login(elsewhere, make_user(Role.MANAGER, territories=["330000"]))
+    assert numbers[kept] not in elsewhere.get("/orders/discounts").get_data(as_text=True)
