@@ -151,6 +151,7 @@ def rep_opens_and_submits(page: Page, sign_in, company: str, uscc: str, phone: s
 
 def manager_reviews_and_approves(page: Page, sign_in, case_id: int, company: str) -> None:
     sign_in("manager_zj")
+    page.locator("[data-testid=main-nav] [data-nav-group='distributors']").click()
     page.locator("[data-testid=main-nav] [data-nav='screening.approvals']").click()
     page.wait_for_url("**/screening/approvals")
     row = page.locator(f"[data-testid=approvals] tr[data-case='{case_id}']")
