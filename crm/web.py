@@ -20,6 +20,7 @@ from crm.common.phones import format_phone
 from crm.db import SAFE_METHODS
 from crm.extensions import db
 from crm.i18n import lazy_gettext as _l
+from crm.sla.badge import deadline_badge
 
 
 @dataclass(frozen=True)
@@ -289,6 +290,7 @@ def init_app(app) -> None:
     app.jinja_env.globals["can_open"] = can_open
     # Every phone on screen in one format, the national one a Chinese user dials (138 0013 8000).
     app.jinja_env.globals["phone"] = format_phone
+    app.jinja_env.globals["deadline_badge"] = deadline_badge
 
     @app.before_request
     def _refuse_nul():

@@ -62,7 +62,7 @@ def write_scan(folder: Path, name: str) -> Path:
 
 
 def sign_out(page: Page) -> None:
-    page.locator("nav.navbar .dropdown-toggle").click()
+    page.get_by_test_id("user-menu").click()
     page.locator("[data-testid=logout]").click()
     page.wait_for_url("**/auth/login*")
 
