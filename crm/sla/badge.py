@@ -74,6 +74,10 @@ def deadline_badge(status: str | None, due_at: datetime | None, now: datetime | 
             SlaStatus.BREACHED: _("Overdue"),
         }[status]
         title = text
+    elif status == SlaStatus.BREACHED and due_at > (now or utcnow()):
+        # The status is the sweep's word: a deadline moved later (a calendar edit) does not unbreach it.
+        text = _("Overdue")
+        title = _("Deadline: %(when)s", when=local_datetime(due_at))
     else:
         text = remaining_text(due_at, now)
         title = _("Deadline: %(when)s", when=local_datetime(due_at))
