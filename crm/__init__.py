@@ -46,7 +46,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     from crm.auth.views import bp as auth_bp
     from crm.distributors import views_licences  # noqa: F401
     from crm.distributors.views import bp as distributors_bp
-    from crm.leads import views, views_campaigns, views_import, views_list, views_pool  # noqa: F401
+    from crm.leads import views, views_campaigns, views_edit, views_import, views_list, views_pool  # noqa: F401
     from crm.leads.blueprint import bp as leads_bp
     from crm.main.views import bp as main_bp
     from crm.notify.views import bp as notify_bp

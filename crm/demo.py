@@ -36,6 +36,8 @@ DEMO_USERS = (
     ("director", "张总监", Role.MANAGER, ("440000", "330000")),
     ("rep", "李代表", Role.REP, ("440300", "440100")),  # 深圳市, 广州市
     ("rep_hz", "赵代表", Role.REP, ("330100",)),  # 杭州市
+    # A second rep where `rep` works (龙岗区 lies in 深圳市): the two share that county's pool.
+    ("rep_lg", "孙代表", Role.REP, ("440307",)),  # 深圳市龙岗区
     ("service", "周客服", Role.SERVICE, ()),
     ("distributor", "刘经理（康达医药）", Role.DISTRIBUTOR, "kangda"),
 )
@@ -160,6 +162,13 @@ DEMO_CAMPAIGNS = (
 
 # company, county, campaign key, contact, phone, the events that bring it to its state
 _TO_INTENT = ("contact", "follow", "show_intent")
+# Leads waiting in the pool for `rep` to claim: company, county, campaign, contact, phone, why released.
+DEMO_POOL_LEADS = (
+    ("深圳龙岗康源医药有限公司", "440307", "fair", "邓康源", "13800138031", "原负责人调岗，重新分配"),
+    ("深圳南山安心大药房连锁有限公司", "440305", "web", "许安心", "13800138032", "两个月未联系上，放回公海"),
+    ("广州海珠济民医药有限公司", "440105", "south", "罗济民", "13800138033", "客户要求换人对接"),
+)
+
 DEMO_LEADS = (
     ("深圳同仁医药有限公司", "440305", "fair", "林同仁", "13800138001", ("contact", "follow")),
     ("深圳市南山康泰医药有限公司", "440305", "fair", "陈康泰", "13800138002", (*_TO_INTENT, "apply", "win")),
@@ -293,6 +302,22 @@ def _load_leads() -> None:
             else:
                 comment = "已签约，转经销商筛选" if event == "win" else None
                 engine.apply_event(lead, event, actor, seen_version=lead.version, comment=comment)
+
+    # The pool (公海) has something to claim: leads the manager sent back, in the rep's cities.
+    from crm.leads.pool import release_to_pool
+
+    for company, county, campaign, contact, phone, reason in DEMO_POOL_LEADS:
+        lead = create_lead(
+            users["manager"],
+            company_name=company,
+            territory_code=county,
+            campaign_id=campaigns[campaign].id,
+            contacts=[ContactInput(contact, "采购经理", [phone])],
+            allow_duplicate=True,
+        )
+        engine.apply_event(lead, "contact", db.session.get(User, lead.assignee_id), seen_version=lead.version)
+        db.session.flush()
+        release_to_pool(lead, users["manager"], seen_version=lead.version, reason=reason)
 
     for product, objection, answer in DEMO_SCRIPTS:
         db.session.add(Script(product_id=products[product].id if product else None, objection=objection, answer=answer))

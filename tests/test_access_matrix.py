@@ -96,6 +96,7 @@ EXPECTED = {
     ("sla.holidays", "POST"): expect(200, ADMIN),
     ("sla.holiday_range", "POST"): expect(200, ADMIN),
     ("sla.holiday_delete", "POST"): expect(303, ADMIN),
+    ("sla.holiday_year_complete", "POST"): expect(303, ADMIN),
     # Everyone has an inbox. Marking one read without naming a notification of one's own answers 404.
     ("notify.index", "GET"): expect(200),
     ("notify.mark_read", "POST"): expect(404),
@@ -105,6 +106,11 @@ EXPECTED = {
     # answers 404 like a lead they cannot see (claiming itself: tests/leads/test_pool.py).
     ("leads.pool", "GET"): expect(200, {Role.ADMIN, Role.MANAGER, Role.REP}),
     ("leads.claim", "POST"): expect(404, {Role.MANAGER, Role.REP}),
+    # Sending a lead back: its owner or a manager, within reach (409 without the version seen).
+    # The bulk form without a chosen action goes back to the list.
+    ("leads.release", "GET"): expect(200, LEAD_ENTRY),
+    ("leads.release", "POST"): expect(409, LEAD_ENTRY),
+    ("leads.bulk", "POST"): expect(303, LEAD_MANAGERS),
     # Lead import: admins, managers and reps. An import is seen by its uploader (the rep here) and
     # admins; the manager gets 404. Without a file or campaign the upload and mapping forms answer
     # 200 with the error; the preview and the run of a file not yet checked go back to its page.
@@ -143,6 +149,12 @@ EXPECTED = {
     ("leads.new", "GET"): expect(200, LEAD_ENTRY),
     ("leads.new", "POST"): expect(200, LEAD_ENTRY),
     ("leads.detail", "GET"): expect(200, STAFF),
+    # Editing a lead and its contacts: whoever enters leads, within reach; a POST without the
+    # version the page showed is stale (409).
+    ("leads.edit", "GET"): expect(200, LEAD_ENTRY),
+    ("leads.edit", "POST"): expect(409, LEAD_ENTRY),
+    ("leads.contact_add", "POST"): expect(409, LEAD_ENTRY),
+    ("leads.contact_remove", "POST"): expect(409, LEAD_ENTRY),
     ("leads.touch", "GET"): expect(200, TOUCHING),
     ("leads.touch", "POST"): expect(409, TOUCHING),
     ("leads.touch_photo", "GET"): expect(200, STAFF),
@@ -232,6 +244,12 @@ EXPECTED_OUT_OF_REACH = {
     ("workflow.fire", "POST"): expect(409, {Role.ADMIN, Role.SERVICE}, denied=404),
     ("leads.claim", "POST"): expect(404, {Role.MANAGER, Role.REP}),
     ("leads.detail", "GET"): expect(200, STAFF, manager=404, rep=404),
+    ("leads.edit", "GET"): expect(200, LEAD_ENTRY, manager=404, rep=404),
+    ("leads.release", "GET"): expect(200, LEAD_ENTRY, manager=404, rep=404),
+    ("leads.release", "POST"): expect(409, LEAD_ENTRY, manager=404, rep=404),
+    ("leads.edit", "POST"): expect(409, LEAD_ENTRY, manager=404, rep=404),
+    ("leads.contact_add", "POST"): expect(409, LEAD_ENTRY, manager=404, rep=404),
+    ("leads.contact_remove", "POST"): expect(409, LEAD_ENTRY, manager=404, rep=404),
     ("leads.touch", "GET"): expect(404, TOUCHING),
     ("leads.touch", "POST"): expect(404, TOUCHING),
     ("leads.touch_photo", "GET"): expect(200, STAFF, manager=404, rep=404),
@@ -351,6 +369,7 @@ def world(app, make_user, drive):
             "event": "take",
             "state": "open",
             "holiday_id": holiday_id,
+            "year": 2031,
             "import_id": _sample_import(app, users[Role.REP]),
             # Claiming a lead that is not in the pool answers 404 (claims: tests/leads/test_pool.py).
             "lead_id": _sample_owned_lead(app, target.id, "440305", campaign_id),
@@ -443,6 +462,7 @@ def _sample_leads(app, users) -> tuple[dict, dict]:
                 company_name=f"矩阵医药{code}",
                 territory_code=code,
                 campaign_id=campaign.id,
+                contacts=[services.ContactInput("矩阵联系人")],
                 allow_duplicate=True,
             )
             touch = Touch(
@@ -455,7 +475,7 @@ def _sample_leads(app, users) -> tuple[dict, dict]:
             )
             db.session.add(touch)
             db.session.flush()
-            samples.append({"lead_id": lead.id, "touch_id": touch.id})
+            samples.append({"lead_id": lead.id, "touch_id": touch.id, "contact_id": lead.contacts[0].id})
         db.session.commit()
     return samples[0], samples[1]
 

@@ -57,6 +57,15 @@ def signed_in(client) -> bool:
     return response.status_code == 200
 
 
+OWN_PASSWORD = "My-Own-Secret-77"
+
+
+def choose_own_password(client, current: str, new: str = OWN_PASSWORD):
+    response = post(client, "/auth/password", {"current_password": current, "new_password": new, "confirm": new})
+    assert response.status_code == 302
+    return response
+
+
 def new_user_form(**overrides) -> dict:
     data = {
         "username": "zhangsan",
@@ -78,6 +87,8 @@ def edit_form(app, username: str, /, **overrides) -> dict:
         "role": user.role.value,
         "territories": [t.code for t in user.territories],
         "company_id": str(user.company_id or ""),
+        "email": user.email or "",
+        "mobile": user.mobile or "",
         "seen_version": str(user.version),
     }
     data.update(overrides)
@@ -134,6 +145,8 @@ def test_admin_creates_each_role_and_the_user_can_sign_in(app, admin, admin_clie
 
     fresh = app.test_client()
     assert login(fresh, "New.User-1", NEW_PASSWORD).status_code == 302
+    assert not signed_in(fresh)  # the password page first: the admin chose this one
+    choose_own_password(fresh, NEW_PASSWORD)
     assert signed_in(fresh)
 
 
@@ -365,6 +378,8 @@ def test_reset_password_ends_sessions_and_the_new_password_works(app, admin_clie
     assert not signed_in(other_client)
     assert login(other_client, rep, PASSWORD).status_code == 200  # the old one no longer works
     assert login(other_client, rep, NEW_PASSWORD).status_code == 302
+    assert not signed_in(other_client)  # a reset password is the admin's: the user picks their own first
+    choose_own_password(other_client, NEW_PASSWORD)
     assert signed_in(other_client)
     assert audit(app, "password_reset") == [("root-admin", {"target": rep.username})]
 
@@ -440,3 +455,79 @@ def test_users_list_issues_the_same_number_of_queries_for_few_and_many_users(app
     many = queries_for_list()
     assert admin_client.get("/admin/users").get_data(as_text=True).count("data-username=") == 45
     assert few == many
+
+
+# -- contact details and the first sign-in ----------------------------------
+
+
+def test_the_user_form_takes_email_and_mobile(app, admin_client):
+    form = new_user_form(email=" zhang.san@example.cn ", mobile="138 0013 8000")
+    assert post(admin_client, "/admin/users/new", form).status_code == 302
+    user = user_named(app, "zhangsan")
+    # Stored as email notifications read it (crm.notify takes User.email) and as every phone is kept.
+    assert (user.email, user.mobile) == ("zhang.san@example.cn", "+8613800138000")
+    page = page_text(admin_client.get(f"/admin/users/{user.id}"))
+    assert 'value="zhang.san@example.cn"' in page
+    assert 'value="138 0013 8000"' in page  # national format on screen
+
+    changed = edit_form(app, "zhangsan", email="", mobile="+86 139-0013-9000")
+    assert post(admin_client, f"/admin/users/{user.id}", changed).status_code == 302
+    assert (user_named(app, "zhangsan").email, user_named(app, "zhangsan").mobile) == (None, "+8613900139000")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "msgid"),
+    [
+        ("email", "zhangsan@", "The email address %(email)s is not valid."),
+        ("mobile", "12345", "%(phone)s is not a valid mobile number."),
+        ("mobile", "0755 8888 6666", "%(phone)s is not a valid mobile number."),  # a landline
+    ],
+)
+def test_a_bad_email_or_mobile_is_refused(app, admin_client, field, value, msgid):
+    response = post(admin_client, "/admin/users/new", new_user_form(**{field: value}))
+    assert response.status_code == 200
+    assert said(app, msgid, email=value, phone=value) in page_text(response)
+    assert user_named(app, "zhangsan") is None
+
+
+def test_a_new_user_reaches_only_the_password_page_until_choosing_their_own(app, admin_client):
+    assert post(admin_client, "/admin/users/new", new_user_form()).status_code == 302
+    assert user_named(app, "zhangsan").must_change_password
+
+    fresh = app.test_client()
+    assert login(fresh, "zhangsan", NEW_PASSWORD).status_code == 302
+    for path in ("/", "/notifications/", "/admin/users"):
+        response = fresh.get(path)
+        assert (response.status_code, response.headers["Location"]) == (303, "/auth/password"), path
+    # A write is turned away as well, before its view runs.
+    assert post(fresh, "/language", {"locale": "en"}).status_code == 303
+    page = page_text(fresh.get("/auth/password"))
+    assert 'data-testid="must-change-password"' in page
+
+    # Keeping the admin's password is not choosing one's own.
+    same = post(
+        fresh,
+        "/auth/password",
+        {"current_password": NEW_PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+    )
+    assert same.status_code == 200
+    assert user_named(app, "zhangsan").must_change_password
+
+    choose_own_password(fresh, NEW_PASSWORD)
+    assert not user_named(app, "zhangsan").must_change_password
+    assert fresh.get("/").status_code == 200
+
+
+def test_signing_out_stays_open_with_an_admin_chosen_password(app, admin_client):
+    post(admin_client, "/admin/users/new", new_user_form())
+    fresh = app.test_client()
+    login(fresh, "zhangsan", NEW_PASSWORD)
+    assert post(fresh, "/auth/logout").headers["Location"] == "/auth/login"
+    assert fresh.get("/").headers["Location"].startswith("/auth/login")  # signed out, not sent to the password page
+
+
+def test_a_reset_sets_the_flag_again(app, admin_client, make_user):
+    rep = make_user(Role.REP, territories=["440305"])
+    assert not user_named(app, rep.username).must_change_password  # accounts made otherwise are unaffected
+    post(admin_client, f"/admin/users/{rep.id}/password", {"password": NEW_PASSWORD})
+    assert user_named(app, rep.username).must_change_password

@@ -210,6 +210,7 @@ PROBES: dict[str, Probe] = {
     "sla.holidays": admin_only(),
     "sla.holiday_range": admin_only(),
     "sla.holiday_delete": admin_only(lambda w, s: {"holiday_id": w.foreign.holiday_id}),
+    "sla.holiday_year_complete": admin_only(lambda w, s: {"year": 2031}),
     "screening.policy": admin_only(),
     # -- leads --------------------------------------------------------------------------------------
     "leads.new": Probe(form=lead_form, users=BOTH, attacks=FORM_ONLY),
@@ -234,6 +235,50 @@ PROBES: dict[str, Probe] = {
         },
         users=BOTH,
         attacks=URL_ONLY,
+    ),
+    # The campaign is not a matter of reach (creation takes any, as here): only the URL is attacked.
+    "leads.edit": Probe(
+        url=lambda w, s: {"lead_id": s.lead_id},
+        form=lambda w, us, fs: {
+            "seen_version": w.version(_m("Lead"), us.lead_id),
+            "company_name": f"改过名的医药{us.county}",
+            "campaign_id": str(us.campaign_id),
+            "address": "新地址",
+        },
+        users=BOTH,
+        attacks=URL_ONLY,
+    ),
+    "leads.contact_add": Probe(
+        url=lambda w, s: {"lead_id": s.lead_id},
+        form=lambda w, us, fs: {
+            "contact-seen_version": w.version(_m("Lead"), us.lead_id),
+            "contact-name": "新联系人",
+            "contact-phone1": "13712345678" if us is w.own else "13787654321",
+        },
+        users=BOTH,
+        attacks=URL_ONLY,
+    ),
+    "leads.contact_remove": Probe(
+        url=lambda w, s: {"lead_id": s.lead_id, "contact_id": s.contact_id},
+        form=lambda w, us, fs: {"seen_version": w.version(_m("Lead"), us.lead_id)},
+        users=BOTH,
+        attacks=URL_ONLY,
+    ),
+    "leads.release": Probe(
+        url=lambda w, s: {"lead_id": s.lead_id},
+        form=lambda w, us, fs: {"seen_version": w.version(_m("Lead"), us.lead_id), "reason": "放回公海"},
+        users=BOTH,
+        attacks=URL_ONLY,
+    ),
+    # The ids are in the form: the attacker's own leads, or the other province's (refused row by row).
+    "leads.bulk": Probe(
+        form=lambda w, us, fs: {
+            "action": "release",
+            "reason": "季度清理",
+            "lead_ids": [str(fs.lead_id), str(fs.keep_lead_id)],
+        },
+        users=MANAGER,
+        attacks=FORM_ONLY,
     ),
     "leads.reassign": Probe(
         url=lambda w, s: {"lead_id": s.lead_id},
@@ -657,7 +702,8 @@ def world(app, testflow) -> World:
                     allow_duplicate=True,
                 )
 
-            ids["lead_id"] = lead("矩阵线索医药").id
+            first = lead("矩阵线索医药")
+            ids["lead_id"], ids["contact_id"] = first.id, first.contacts[0].id
             ids["keep_lead_id"] = lead("保留线索医药").id
             pooled = lead("公海线索医药")
             pooled.assignee_id, pooled.in_pool, pooled.pooled_at = None, True, utcnow()

@@ -26,6 +26,13 @@ class UserForm(VersionedForm):
         ],
     )
     display_name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=64)])
+    email = StringField(
+        _l("Email"),
+        filters=[_strip],
+        validators=[Optional(), Length(max=254)],
+        description=_l("Email notifications go to this address; without one, only the in-app inbox."),
+    )
+    mobile = StringField(_l("Mobile"), filters=[_strip], validators=[Optional(), Length(max=40)])
     role = SelectField(_l("Role"), validators=[DataRequired()])
     is_director = BooleanField(
         _l("Is a director"),

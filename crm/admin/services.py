@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import phonenumbers
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
@@ -11,6 +14,7 @@ from crm.auth.models import User
 from crm.auth.passwords import hash_password
 from crm.auth.services import check_password_strength, end_all_sessions, normalize_username, record_audit
 from crm.common.errors import BusinessError, check_version
+from crm.common.phones import normalize_phone
 from crm.common.time import utcnow
 from crm.distributors.models import Distributor
 from crm.extensions import db
@@ -34,6 +38,29 @@ def _assignments(role: Role, territory_codes: list[str], company_id) -> tuple[li
     return territories, company
 
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def clean_email(raw: str | None) -> str | None:
+    """The address email notifications go to (crm.notify reads ``User.email``), or None when blank."""
+    email = (raw or "").strip() or None
+    if email is not None and (len(email) > 254 or not _EMAIL.fullmatch(email)):
+        raise BusinessError(_("The email address %(email)s is not valid.", email=email))
+    return email
+
+
+def clean_mobile(raw: str | None) -> str | None:
+    """A mobile number in E.164 (+8613800138000), or None when blank; a landline is refused."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    number = normalize_phone(text)
+    mobile_types = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    if number is None or phonenumbers.number_type(phonenumbers.parse(number)) not in mobile_types:
+        raise BusinessError(_("%(phone)s is not a valid mobile number.", phone=text))
+    return number
+
+
 def create_user(
     *,
     actor: User,
@@ -44,6 +71,8 @@ def create_user(
     territory_codes: list[str] = (),
     company_id=None,
     is_director: bool = False,
+    email: str | None = None,
+    mobile: str | None = None,
 ) -> User:
     """An admin creates an account with its role and its territories or company."""
     username = normalize_username(username)
@@ -51,9 +80,18 @@ def create_user(
         raise BusinessError(_("The username %(name)s is taken.", name=username))
     role = Role(role)
     territories, company = _assignments(role, list(territory_codes), company_id)
-    user = User(username=username, display_name=display_name.strip(), role=role, password_hash="")
+    user = User(
+        username=username,
+        display_name=display_name.strip(),
+        role=role,
+        password_hash="",
+        email=clean_email(email),
+        mobile=clean_mobile(mobile),
+    )
     check_password_strength(user, password or "")
     user.password_hash = hash_password(password)
+    # The admin chose this password: the user replaces it at the first sign-in.
+    user.must_change_password = True
     user.territories, user.company = territories, company
     user.is_director = bool(is_director) and role == Role.MANAGER  # only a manager can be a director
     db.session.add(user)
@@ -72,6 +110,8 @@ def update_user(
     territory_codes: list[str] = (),
     company_id=None,
     is_director: bool = False,
+    email: str | None = None,
+    mobile: str | None = None,
 ) -> None:
     """An admin changes a user's name, role and assignments; a stale form answers a conflict."""
     check_version(user, seen_version)
@@ -81,6 +121,7 @@ def update_user(
     territories, company = _assignments(role, list(territory_codes), company_id)
     changed_role = user.role != role
     user.display_name, user.role = display_name.strip(), role
+    user.email, user.mobile = clean_email(email), clean_mobile(mobile)
     user.territories, user.company = territories, company
     user.is_director = bool(is_director) and role == Role.MANAGER  # only a manager can be a director
     # Territories live in user_territories, and the ORM bumps the version only when
@@ -100,6 +141,7 @@ def reset_password(user: User, *, actor: User, password: str) -> None:
     check_password_strength(user, password)
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
+    user.must_change_password = True  # the admin knows it: the user picks their own at the next sign-in
     end_all_sessions(user)
     record_audit("password_reset", user=actor, target=user.username)
     db.session.flush()

@@ -11,6 +11,7 @@ from crm.admin import services
 from crm.admin.forms import ResetPasswordForm, UserForm
 from crm.auth.models import AUDIT_EVENT_LABELS, AuditEvent, User
 from crm.common.pagination import paginate
+from crm.common.phones import format_phone
 from crm.distributors.models import Distributor
 from crm.extensions import db
 from crm.web import perform
@@ -60,6 +61,8 @@ def user_new():
             territory_codes=form.territories.data or [],
             company_id=form.company_id.data,
             is_director=form.is_director.data,
+            email=form.email.data,
+            mobile=form.mobile.data,
         )
         if outcome.ok:
             user = outcome.value
@@ -78,6 +81,7 @@ def user_edit(user_id):
         form.role.data = user.role.value
         form.territories.data = [t.code for t in user.territories]
         form.company_id.data = str(user.company_id or "")
+        form.mobile.data = format_phone(user.mobile)
     form.username.data = user.username  # the username never changes
     _company_choices(form)
     _territory_choices(form, form.territories.data or [])
@@ -92,6 +96,8 @@ def user_edit(user_id):
             territory_codes=form.territories.data or [],
             company_id=form.company_id.data,
             is_director=form.is_director.data,
+            email=form.email.data,
+            mobile=form.mobile.data,
         )
         if outcome.ok:
             flash(_("Saved."), "success")
@@ -109,7 +115,13 @@ def user_reset_password(user_id):
         return redirect(url_for("admin.user_edit", user_id=user.id))
     outcome = perform(services.reset_password, user, actor=current_user, password=form.password.data)
     if outcome.ok:
-        flash(_("Password of %(name)s reset; their sign-ins were ended.", name=user.username), "success")
+        flash(
+            _(
+                "Password of %(name)s reset; their sign-ins were ended. They choose a new one at the next sign-in.",
+                name=user.username,
+            ),
+            "success",
+        )
     return redirect(url_for("admin.user_edit", user_id=user.id))
 
 

@@ -42,6 +42,8 @@ class User(db.Model):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(64))
     email: Mapped[str | None] = mapped_column(String(254))
+    # E.164, like every phone in the database; shown nationally.
+    mobile: Mapped[str | None] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(enum_column(Role))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
@@ -55,6 +57,9 @@ class User(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Set when an admin creates the account or resets its password: the password someone else
+    # chose must be replaced at the next sign-in before any other page opens.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     territories: Mapped[list[Territory]] = relationship(  # noqa: F821
@@ -176,6 +181,8 @@ AUDIT_EVENT_LABELS = {
     "sla_rule_reset": _l("Reset an SLA rule to its default"),
     "holiday_added": _l("Added holiday calendar days"),
     "holiday_deleted": _l("Deleted a holiday calendar day"),
+    "holiday_year_completed": _l("Marked a year's holiday plan complete"),
+    "holiday_year_reopened": _l("Reopened a year's holiday plan"),
 }
 
 AUDIT_DETAIL_LABELS = {
@@ -192,6 +199,7 @@ AUDIT_DETAIL_LABELS = {
     "working_day": _l("Working day"),
     "name": _l("Name"),
     "day": _l("Day"),
+    "year": _l("Year"),
 }
 
 

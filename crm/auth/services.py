@@ -272,7 +272,10 @@ def change_password(user: User, current_password: str, new_password: str) -> Non
         record_audit("password_change_failed", user=user)
         raise BusinessError(_("The current password is wrong."))
     check_password_strength(user, new_password)
+    if verify_password(user.password_hash, new_password):
+        raise BusinessError(_("Choose a password different from the current one."))
     user.password_hash = hash_password(new_password)
     user.password_changed_at = utcnow()
+    user.must_change_password = False
     end_all_sessions(user, keep=user.session_id)
     record_audit("password_changed", user=user)

@@ -12,6 +12,20 @@ from crm.extensions import db
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
+# What a user whose password an admin chose may still open: signing out and choosing their own.
+OPEN_UNTIL_PASSWORD_CHANGED = frozenset({"auth.change_password", "auth.logout", "static"})
+
+
+@bp.before_app_request
+def _require_own_password():
+    """A new or reset account reaches no page but the password change until it has chosen its own."""
+    if request.endpoint in OPEN_UNTIL_PASSWORD_CHANGED or not current_user.is_authenticated:
+        return None
+    if not current_user.must_change_password:
+        return None
+    # The page itself says why it opened instead of the one asked for.
+    return redirect(url_for("auth.change_password"), code=303)
+
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():

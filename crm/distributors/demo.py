@@ -119,7 +119,7 @@ def load_onboarding_demo(password: str) -> None:
         draft.ends_on,
         "3,000,000",
         "100000",
-        "出厂价九折，季度返利 2%",
+        "出厂价九折\n季度返利 2%，按季度回款结算",
     )
 
     # 3. Signed: an exclusive county, the distributor active, its contact on the portal.
@@ -143,7 +143,7 @@ def load_onboarding_demo(password: str) -> None:
         date(year, 12, 31),
         "5000000",
         "200000",
-        "出厂价八五折；钱塘区独家，不得跨区销售",
+        "出厂价八五折\n钱塘区独家，不得跨区销售",
     )
     for credential in onboarding.sign_agreement(agreement, manager_zj, agreement.version):
         # The demo's portal user signs in with the published demo password, not the one-time one.

@@ -21,7 +21,7 @@ DISTRIBUTOR_MACHINE = Machine(
     initial="onboarding",
     states=(
         State("onboarding", _l("Onboarding")),
-        State("active", _l("Active")),
+        State("active", _l("Trading")),  # 合作中: a state of the partnership, not a switch
         State("suspended", _l("Suspended")),
         State("terminated", _l("Terminated"), final=True),
     ),

@@ -28,13 +28,15 @@ from crm.common.forms import VersionedForm
 from crm.i18n import lazy_gettext as _l
 from crm.leads.models import DistributorKind, LostReason, TouchKind, TouchMethod
 
-MAX_CONTACTS = 3
+# Contact rows on the new-lead form: one shown, more added on the page as needed, at most this many.
+MAX_CONTACTS = 20
 
 
 class ContactForm(Form):
     """One contact person with up to two phones (a plain Form: the page's CSRF token covers it)."""
 
-    name = StringField(_l("Name"), validators=[Optional(), Length(max=64)])
+    # A person's name: 姓名, not the 名称 of a thing.
+    name = StringField(_l("Full name"), validators=[Optional(), Length(max=64)])
     title = StringField(_l("Position"), validators=[Optional(), Length(max=64)])
     phone1 = StringField(_l("Phone"), validators=[Optional(), Length(max=40)])
     phone2 = StringField(_l("Second phone"), validators=[Optional(), Length(max=40)])
@@ -68,13 +70,44 @@ class LeadForm(FlaskForm):
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
     )
-    contacts = FieldList(FormField(ContactForm), min_entries=MAX_CONTACTS, max_entries=MAX_CONTACTS)
+    contacts = FieldList(FormField(ContactForm), min_entries=1, max_entries=MAX_CONTACTS)
     next_touch_on = DateField(_l("Next touch on"), validators=[Optional()])
     allow_duplicate = BooleanField(_l("Create it anyway: it is a different company"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.distributor_kind.choices = [("", "—"), *DistributorKind.choices()]
+
+
+class LeadEditForm(VersionedForm):
+    """The lead's profile after creation; the territory stays (a manager reassigns or merges instead)."""
+
+    company_name = LeadForm.company_name
+    uscc = LeadForm.uscc
+    address = LeadForm.address
+    campaign_id = LeadForm.campaign_id
+    distributor_kind = LeadForm.distributor_kind
+    product_lines = LeadForm.product_lines
+    terminal_coverage = LeadForm.terminal_coverage
+    estimated_capital = LeadForm.estimated_capital
+    logistics = LeadForm.logistics
+    product_ids = LeadForm.product_ids
+    next_touch_on = LeadForm.next_touch_on
+    allow_duplicate = LeadForm.allow_duplicate
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.distributor_kind.choices = [("", "—"), *DistributorKind.choices()]
+
+
+class ContactAddForm(VersionedForm):
+    """One more contact person of an existing lead."""
+
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=64)])
+    title = ContactForm.title
+    phone1 = ContactForm.phone1
+    phone2 = ContactForm.phone2
+    allow_duplicate = BooleanField(_l("Add anyway: the phone is this company's"))
 
 
 class TouchForm(VersionedForm):
@@ -90,7 +123,7 @@ class TouchForm(VersionedForm):
         super().__init__(*args, **kwargs)
         # Labels are read per request, in the user's language.
         self.kind.choices = TouchKind.choices()
-        self.method.choices = TouchMethod.choices()
+        self.method.choices = [("", _l("Choose a method")), *TouchMethod.choices()]
 
 
 class LostForm(VersionedForm):
@@ -110,3 +143,23 @@ class ReassignForm(VersionedForm):
 
 class MergeForm(VersionedForm):
     keep_id = HiddenField(validators=[DataRequired()])
+
+
+class ReleaseForm(VersionedForm):
+    reason = TextAreaField(_l("Why it goes back to the pool"), validators=[DataRequired(), Length(max=500)])
+
+
+class BulkForm(FlaskForm):
+    """The lead list's bulk actions; the selected ids come as ``lead_ids`` checkboxes of the list."""
+
+    action = SelectField(_l("With the selected leads"), choices=[], validators=[DataRequired()])
+    owner_id = SelectField(_l("New owner"), choices=[], validators=[Optional()], validate_choice=False)
+    reason = StringField(_l("Reason or note"), validators=[Optional(), Length(max=500)])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.action.choices = [
+            ("", "—"),
+            ("reassign", _l("Reassign to")),
+            ("release", _l("Send back to the pool")),
+        ]

@@ -48,7 +48,7 @@ from crm.db import read_transaction
 from crm.extensions import db
 from crm.leads.imports_models import ImportStatus, LeadImport
 from crm.leads.models import Campaign, ContactPhone, Lead, LeadContact, lead_products
-from crm.leads.services import Duplicate, company_name_key, pinyin_initials, warn_of_duplicates
+from crm.leads.services import Duplicate, company_name_key, different_companies, pinyin_initials, warn_of_duplicates
 from crm.products.models import Product
 from crm.territories.models import Territory
 from crm.workflow import engine
@@ -1020,10 +1020,8 @@ def _matching(column, values: list[str]) -> list:
     return [column.in_(chunk) for chunk in _chunks(values)]
 
 
-def _different_companies(uscc: str | None, other: str | None) -> bool:
-    """Two valid credit codes that differ are two companies, whatever their names (branches and
-    namesakes in other cities share names). Codes reaching here are valid: ``normalize_uscc`` checked them."""
-    return bool(uscc and other and uscc != other)
+# The lead form's rule too: two valid, different credit codes are two companies.
+_different_companies = different_companies
 
 
 def _flag_existing_duplicates(plan: ImportPlan, column: dict[str, str], actor) -> None:

@@ -317,14 +317,117 @@ def claim_lead(actor, lead_id: int, *, now: datetime | None = None) -> Lead:
     return lead
 
 
+# --- sending a lead back, one or many ---------------------------------------------
+
+
+def release_to_pool(lead: Lead, actor, *, seen_version, reason: str, now: datetime | None = None) -> None:
+    """Send an open lead back to its territory's pool, with the reason in its history.
+
+    Its owner or a manager (an administrator) may; a rep may not release a colleague's
+    lead. The old owner, when someone else released it, is told. Flushes; the caller commits.
+    """
+    from crm.common.errors import check_version
+    from crm.notify import queue
+
+    engine.ensure_visible(lead, actor)
+    check_version(lead, seen_version)
+    reason = (reason or "").strip()
+    if actor.role not in (Role.MANAGER, Role.ADMIN) and lead.assignee_id != actor.id:
+        raise BusinessError(_("Only the lead's owner or a manager can send it back to the pool."))
+    if lead.state not in OPEN_STATES:
+        raise BusinessError(
+            _("Only an open lead goes back to the pool; this one is %(state)s.", state=lead.state_def.label)
+        )
+    if lead.in_pool:
+        raise BusinessError(_("The lead is already in the pool."))
+    if not reason:
+        raise BusinessError(_("Say why the lead goes back to the pool."))
+    if len(reason) > 500:
+        raise BusinessError(_("The reason is at most 500 characters."))
+    old_id = lead.assignee_id
+    engine.record_note(lead, actor, "released_to_pool", comment=reason, data={"from": old_id})
+    lead.assignee_id = None
+    lead.in_pool = True
+    lead.pooled_at = now or utcnow()
+    lead.pool_warned_at = None
+    lead.owned_since = None
+    db.session.flush()
+    if old_id is not None and old_id != actor.id:
+        queue(
+            old_id, NotificationKind.UNASSIGNED, workflow="leads", record_id=lead.id, state=lead.state, message=reason
+        )
+
+
+@dataclass
+class BulkRow:
+    """What became of one selected lead: done, or refused with the reason in words."""
+
+    lead_id: object
+    company_name: str | None
+    ok: bool
+    message: str | None = None
+
+
+BULK_ACTIONS = ("reassign", "release")
+MAX_BULK = 200
+
+
+def bulk_apply(actor, lead_ids, action: str, *, owner_id=None, reason: str | None = None) -> list[BulkRow]:
+    """Reassign or release many leads in one transaction, each in its own savepoint.
+
+    Each id is looked up through the write-reach rule (``record_in_reach``): an id out
+    of reach is refused with the same words as one that does not exist. A refused
+    lead changes nothing; the others keep their change and their history rows.
+    Flushes; the caller commits once.
+    """
+    from crm.access.scoping import record_in_reach
+    from crm.leads import services
+
+    if actor.role not in (Role.MANAGER, Role.ADMIN):
+        raise BusinessError(_("Only managers can reassign or release many leads at once."))
+    if action not in BULK_ACTIONS:
+        raise BusinessError(_("Choose what to do with the selected leads."))
+    ids = list(dict.fromkeys(str(i).strip() for i in lead_ids or () if str(i).strip()))
+    if not ids:
+        raise BusinessError(_("Select at least one lead."))
+    if len(ids) > MAX_BULK:
+        raise BusinessError(_("Select at most %(n)d leads at once.", n=MAX_BULK))
+    if action == "reassign" and not str(owner_id or "").strip():
+        raise BusinessError(_("Choose the new owner."))
+    if action == "release" and not (reason or "").strip():
+        raise BusinessError(_("Say why the leads go back to the pool."))
+    rows: list[BulkRow] = []
+    for raw in ids:
+        savepoint = db.session.begin_nested()
+        name = None
+        try:
+            lead = record_in_reach(Lead, raw, actor, missing=_("No such lead in your territories."))
+            name = lead.company_name
+            if action == "reassign":
+                services.reassign_lead(lead, actor, seen_version=lead.version, owner_id=owner_id, comment=reason)
+            else:
+                release_to_pool(lead, actor, seen_version=lead.version, reason=reason)
+        except BusinessError as error:
+            savepoint.rollback()
+            rows.append(BulkRow(raw, name, False, error.message))
+        else:
+            savepoint.commit()
+            rows.append(BulkRow(lead.id, name, True))
+    return rows
+
+
 __all__ = [
+    "BULK_ACTIONS",
     "POOL_WARNING",
     "RETURNED_TO_POOL",
     "AlreadyClaimed",
+    "BulkRow",
     "PoolRunResult",
+    "bulk_apply",
     "claim_lead",
     "open_lead_count",
     "pool_query",
+    "release_to_pool",
     "return_stale_leads",
     "run_pool_jobs",
     "warn_before_pool",

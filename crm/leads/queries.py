@@ -21,6 +21,7 @@ from crm.common.pagination import Page, page_number
 from crm.extensions import db
 from crm.leads.models import Campaign, Channel, Lead, LeadContact
 from crm.leads.services import search_condition
+from crm.leads.workflow import OPEN_STATES
 from crm.territories.models import Territory
 from crm.workflow.models import SlaStatus
 
@@ -39,6 +40,8 @@ class LeadFilters:
     channel: str = ""  # the campaign's channel
     sla: str = ""
     pool: str = ""  # "1": only pool leads; "0": only owned leads
+    show: str = ""  # "": open leads; "closed": won, lost and merged; "all" (a state chosen wins)
+    sort: str = ""  # a key of SORTS, "-" in front for descending; "" is newest first
 
     @classmethod
     def from_args(cls, args) -> LeadFilters:
@@ -60,6 +63,29 @@ def int_or_none(value: str) -> int | None:
         return None
 
 
+CLOSED_STATES = ("won", "lost", "merged")
+
+# The list's sortable columns. Every order ends with the id, so that pages never overlap.
+SORTS = {
+    "state": Lead._state,
+    "deadline": Lead.sla_due_at,
+    "next_touch": Lead.next_touch_on,
+    "company": Lead.name_initials,
+    "created": Lead.id,
+}
+
+
+def sort_order(filters: LeadFilters) -> tuple:
+    """ORDER BY for the list and its export: the chosen column (blanks last), then the id."""
+    key = filters.sort.lstrip("-")
+    descending = filters.sort.startswith("-")
+    column = SORTS.get(key)
+    if column is None or key == "created":
+        return (Lead.id.asc(),) if key == "created" and not descending else (Lead.id.desc(),)
+    order = column.desc() if descending else column.asc()
+    return (column.is_(None), order, Lead.id.desc())
+
+
 def filtered_leads(user, filters: LeadFilters):
     """A SELECT of the leads ``user`` may see that match ``filters``, without ordering or loading options."""
     stmt = scoped(Lead, user)
@@ -70,6 +96,10 @@ def filtered_leads(user, filters: LeadFilters):
     machine = Lead.__machine__
     if filters.state in {s.code for s in machine.states}:
         stmt = stmt.where(Lead._state == filters.state)
+    elif filters.show == "closed":
+        stmt = stmt.where(Lead._state.in_(CLOSED_STATES))
+    elif filters.show != "all":
+        stmt = stmt.where(Lead._state.in_(OPEN_STATES))
     owner_id = int_or_none(filters.owner)
     if owner_id is not None:
         stmt = stmt.where(Lead.assignee_id == owner_id)
@@ -125,7 +155,7 @@ def lead_list_stmt(user, filters: LeadFilters):
     return (
         filtered_leads(user, filters)
         .options(joinedload(Lead.assignee), joinedload(Lead.territory), joinedload(Lead.campaign))
-        .order_by(Lead.id.desc())
+        .order_by(*sort_order(filters))
     )
 
 
@@ -145,6 +175,7 @@ ROW_COLUMNS = (
     Lead.sla_due_at,
     Lead.next_touch_on,
     select(Campaign.name).where(Campaign.id == Lead.campaign_id).scalar_subquery().label("campaign_name"),
+    Lead.created_at,
 )
 
 # Counting stops here: "more than 1,000 leads" tells a manager what the exact figure would
@@ -216,10 +247,11 @@ def lead_page(user, filters: LeadFilters, page_arg, size: int | None = None) -> 
 
     def rows_stmt():
         ids = matching()
-        if capped and ids.whereclause is not None:
+        by_id = filters.sort.lstrip("-") not in SORTS or filters.sort.lstrip("-") == "created"
+        if capped and by_id and ids.whereclause is not None:
             # Most leads match: walking the primary key backwards finds the newest at once.
             ids = select(Lead.id).where(not_by_index(ids.whereclause))
-        return ids.with_only_columns(*ROW_COLUMNS).order_by(Lead.id.desc()).limit(size).offset(offset)
+        return ids.with_only_columns(*ROW_COLUMNS).order_by(*sort_order(filters)).limit(size).offset(offset)
 
     items = connection.execute(_built(key and (*key, "rows", capped, size, offset), rows_stmt)).all()
     return LeadPage(items=items, number=number, size=size, total=min(counted, limit), capped=capped)

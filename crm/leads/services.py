@@ -122,12 +122,20 @@ def find_duplicates(
         add(rows, "phone", _("same phone number"))
     key = company_name_key(company_name or "")
     if key:
+        rows = db.session.execute(select(*columns, Lead.uscc).where(Lead.name_key == key, not_merged)).all()
+        # The import's rule: two valid credit codes that differ are two companies, whatever their names.
         add(
-            db.session.execute(select(*columns).where(Lead.name_key == key, not_merged)).all(),
+            [(i, n, s) for i, n, s, code in rows if not different_companies(uscc, code)],
             "company_name",
             _("same company name"),
         )
     return sorted(found.values(), key=lambda d: d.lead_id)
+
+
+def different_companies(uscc: str | None, other: str | None) -> bool:
+    """Two valid credit codes that differ are two companies, whatever their names (branches and
+    namesakes in other cities share names). Codes reaching here are valid: ``normalize_uscc`` checked them."""
+    return bool(uscc and other and uscc != other)
 
 
 class DuplicateLead(BusinessError):
@@ -244,6 +252,30 @@ def pick_owner(territory_code: str) -> int | None:
     return None
 
 
+def _company_name(company_name) -> str:
+    name = (company_name or "").strip()
+    if not name:
+        raise BusinessError(_("Enter the company name."))
+    return name
+
+
+def _uscc_or_none(uscc) -> str | None:
+    """The normalised credit code, None when left blank; an invalid one is refused with its text."""
+    if not (uscc and str(uscc).strip()):
+        return None
+    code = normalize_uscc(uscc)
+    if code is None:
+        raise BusinessError(_("The unified social credit code %(code)s is not valid.", code=uscc))
+    return code
+
+
+def _campaign(campaign_id) -> Campaign:
+    campaign = db.session.get(Campaign, campaign_id) if campaign_id else None
+    if campaign is None:
+        raise BusinessError(_("Choose the campaign the lead came from."))
+    return campaign
+
+
 def create_lead(
     actor,
     *,
@@ -269,19 +301,11 @@ def create_lead(
     (``pick_owner``) unless ``owner_id`` is given. Raises ``DuplicateLead`` when it
     looks like an existing lead, unless ``allow_duplicate``.
     """
-    name = (company_name or "").strip()
-    if not name:
-        raise BusinessError(_("Enter the company name."))
+    name = _company_name(company_name)
     unknown = _("Choose the lead's province, city or county from the list.")
     territory = territory_in_reach(actor, territory_code, unknown=unknown)
-    campaign = db.session.get(Campaign, campaign_id) if campaign_id else None
-    if campaign is None:
-        raise BusinessError(_("Choose the campaign the lead came from."))
-    code = None
-    if uscc and str(uscc).strip():
-        code = normalize_uscc(uscc)
-        if code is None:
-            raise BusinessError(_("The unified social credit code %(code)s is not valid.", code=uscc))
+    campaign = _campaign(campaign_id)
+    code = _uscc_or_none(uscc)
     kind = DistributorKind(distributor_kind) if distributor_kind else None
     cleaned = [
         ContactInput((c.name or "").strip(), (c.title or "").strip() or None, clean_phones(c.phones))
@@ -567,4 +591,168 @@ def merge_leads(keep: Lead, drop: Lead, actor, *, seen_version) -> None:
     keep.products.extend(new_products)
     drop.merged_into_id = keep.id
     engine.record_note(keep, actor, "merge_in", data={"from": drop.id})
+    db.session.flush()
+
+
+# -- editing a lead after it is created -------------------------------------------
+
+# The profile fields a rep learns on visits, in the order of the edit page.
+EDITABLE_FIELDS = (
+    "company_name",
+    "uscc",
+    "address",
+    "campaign_id",
+    "distributor_kind",
+    "product_lines",
+    "terminal_coverage",
+    "estimated_capital",
+    "logistics",
+    "next_touch_on",
+    "products",
+)
+
+
+def _history_text(value) -> str | None:
+    """A value as the history keeps it: text, an enum's value, a date in ISO form, or None."""
+    if value is None or value == "":
+        return None
+    if hasattr(value, "value"):
+        return value.value
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _touch_row(lead: Lead) -> None:
+    """Make the lead's row part of the flush, so its version moves for a change of its contacts."""
+    from sqlalchemy.orm.attributes import flag_modified
+
+    flag_modified(lead, "company_name")
+
+
+def update_lead(
+    lead: Lead,
+    actor,
+    *,
+    seen_version,
+    company_name: str,
+    campaign_id: int,
+    uscc: str | None = None,
+    address: str | None = None,
+    distributor_kind: str | None = None,
+    product_lines: str | None = None,
+    terminal_coverage: str | None = None,
+    estimated_capital: int | None = None,
+    logistics: str | None = None,
+    next_touch_on: date | None = None,
+    product_ids: list[int] | None = None,
+    allow_duplicate: bool = False,
+) -> list[dict]:
+    """Change a lead's profile; each changed field goes to its history as (field, old → new).
+
+    A stale page is refused (409) before anything else. A new company name or credit
+    code is checked for duplicates as at creation (``DuplicateLead`` unless
+    ``allow_duplicate``). Returns the changes, empty when nothing changed.
+    """
+    engine.ensure_visible(lead, actor)
+    check_version(lead, seen_version)
+    _not_merged(lead)
+    name = _company_name(company_name)
+    code = _uscc_or_none(uscc)
+    campaign = _campaign(campaign_id)
+    try:
+        kind = DistributorKind(distributor_kind) if distributor_kind else None
+    except ValueError:
+        raise BusinessError(_("Choose the kind of distributor from the list.")) from None
+    wanted = {
+        "company_name": name,
+        "uscc": code,
+        "address": (address or "").strip() or None,
+        "campaign_id": campaign.id,
+        "distributor_kind": kind,
+        "product_lines": (product_lines or "").strip() or None,
+        "terminal_coverage": (terminal_coverage or "").strip() or None,
+        "estimated_capital": estimated_capital,
+        "logistics": (logistics or "").strip() or None,
+        "next_touch_on": next_touch_on,
+    }
+    changes = []
+    for name_of_field, new in wanted.items():
+        old = getattr(lead, name_of_field)
+        if old != new:
+            if name_of_field == "campaign_id":  # the history names the campaigns, not their ids
+                old, new = lead.campaign.name if lead.campaign else None, campaign.name
+            changes.append({"field": name_of_field, "old": _history_text(old), "new": _history_text(new)})
+    products = None
+    if product_ids is not None:
+        products = list(
+            db.session.scalars(select(Product).where(Product.id.in_(list(product_ids))).order_by(Product.name))
+        )
+        old_names = [p.name for p in lead.products]
+        if sorted(p.id for p in products) != sorted(p.id for p in lead.products):
+            changes.append(
+                {
+                    "field": "products",
+                    "old": "、".join(old_names) or None,
+                    "new": "、".join(p.name for p in products) or None,
+                }
+            )
+    if not changes:
+        return []
+    changed = {c["field"] for c in changes}
+    if not allow_duplicate and changed & {"company_name", "uscc"}:
+        duplicates = find_duplicates(company_name=name, uscc=code, exclude_id=lead.id)
+        if duplicates:
+            raise DuplicateLead(duplicates)
+    for name_of_field, new in wanted.items():
+        setattr(lead, name_of_field, new)
+    lead.name_key = company_name_key(name)
+    lead.name_initials = pinyin_initials(name)
+    if products is not None:
+        lead.products = products
+    engine.record_note(lead, actor, "edit", data={"changes": changes})
+    db.session.flush()
+    return changes
+
+
+def add_contact(
+    lead: Lead, actor, *, seen_version, name: str, title: str | None = None, phones=(), allow_duplicate: bool = False
+) -> LeadContact:
+    """Add a contact person to an existing lead; a phone another lead has is a duplicate, as at creation."""
+    engine.ensure_visible(lead, actor)
+    check_version(lead, seen_version)
+    _not_merged(lead)
+    person = (name or "").strip()
+    cleaned = clean_phones(list(phones))
+    if not person:
+        raise BusinessError(_("Give the contact's name."))
+    if len(person) > 64 or len((title or "").strip()) > 64:
+        raise BusinessError(_("A name or position is at most 64 characters."))
+    own = {p.e164 for c in lead.contacts for p in c.phones}
+    if not allow_duplicate and cleaned:
+        duplicates = find_duplicates(phones=[p for p in cleaned if p not in own], exclude_id=lead.id)
+        if duplicates:
+            raise DuplicateLead(duplicates)
+    contact = LeadContact(name=person, title=(title or "").strip() or None)
+    lead.contacts.append(contact)
+    for e164 in cleaned:
+        contact.phones.append(ContactPhone(lead_id=lead.id, e164=e164))
+    _touch_row(lead)
+    engine.record_note(lead, actor, "contact_added", data={"name": person, "title": contact.title, "phones": cleaned})
+    db.session.flush()
+    return contact
+
+
+def remove_contact(lead: Lead, actor, *, seen_version, contact_id) -> None:
+    """Remove one contact of the lead (and its phones); the history keeps who it was."""
+    engine.ensure_visible(lead, actor)
+    check_version(lead, seen_version)
+    _not_merged(lead)
+    contact = next((c for c in lead.contacts if str(c.id) == str(contact_id)), None)
+    if contact is None:
+        raise BusinessError(_("That contact is not one of this lead's."))
+    data = {"name": contact.name, "title": contact.title, "phones": [p.e164 for p in contact.phones]}
+    lead.contacts.remove(contact)
+    _touch_row(lead)
+    engine.record_note(lead, actor, "contact_removed", data=data)
     db.session.flush()

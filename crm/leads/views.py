@@ -26,7 +26,7 @@ from crm.leads.blueprint import bp
 from crm.leads.campaigns import scripts_for
 from crm.leads.forms import MAX_CONTACTS, LeadForm, LostForm, MergeForm, ReassignForm, TouchForm
 from crm.leads.models import Campaign, Lead, Touch
-from crm.leads.workflow import LEAD_MACHINE
+from crm.leads.workflow import LEAD_MACHINE, OPEN_STATES
 from crm.products.models import Product
 from crm.territories.models import Territory
 from crm.web import perform
@@ -92,10 +92,12 @@ def new():
     )
 
 
-def _lead_form_choices(form: LeadForm) -> None:
-    code = form.territory_code.data
-    territory = db.session.get(Territory, code) if code else None
-    form.territory_code.choices = [("", "")] + ([(territory.code, territory.full_name)] if territory else [])
+def _lead_form_choices(form) -> None:
+    """Choices of the new-lead form and the edit form (which has no territory: it stays)."""
+    if hasattr(form, "territory_code"):
+        code = form.territory_code.data
+        territory = db.session.get(Territory, code) if code else None
+        form.territory_code.choices = [("", "")] + ([(territory.code, territory.full_name)] if territory else [])
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.starts_on.desc(), Campaign.id.desc())).all()
     form.campaign_id.choices = [(c.id, f"{c.name} · {c.channel.label}") for c in campaigns]
     products = db.session.scalars(select(Product).where(Product.active.is_(True)).order_by(Product.name)).all()
@@ -181,8 +183,12 @@ def detail(lead_id):
         timeline=timeline,
         user_names=_user_names(timeline, lead),
         can_touch=current_user.role in TOUCHERS and lead.state != "merged",
+        can_edit=current_user.role in CREATORS and lead.state != "merged",
         can_lose=engine.refusal(lead, "lose", current_user) is None,
         can_reassign=current_user.role in MANAGERS and lead.state != "merged",
+        can_release=lead.state in OPEN_STATES
+        and not lead.in_pool
+        and (current_user.role in MANAGERS or lead.assignee_id == current_user.id),
         can_merge=engine.refusal(lead, "merge", current_user) is None,
     )
 

@@ -118,7 +118,18 @@ def index():
         pool_url=_url_if_allowed("leads.pool", user),
         new_url=_url_if_allowed("leads.new", user),
         import_url=_url_if_allowed("leads.import_upload", user),
+        # Managers tick rows to reassign or release them in one go (views_pool.bulk).
+        bulk_form="lead-bulk" if user.role in (Role.MANAGER, Role.ADMIN) else None,
+        empty_guidance=_empty_guidance(filters),
     )
+
+
+def _empty_guidance(filters) -> str:
+    if filters.q or set(filters.as_args()) - {"show", "sort"}:
+        return _("Clear some filters, or search by pinyin initials or a phone number.")
+    if filters.show == "":
+        return _("Closed leads are under “Won, lost or merged”; new ones come from “New lead” or an import.")
+    return _("Enter a lead with “New lead”, or import a list from a trade show.")
 
 
 def _chosen(choices, value: str, *args) -> tuple[int, str] | None:

@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from crm.access.roles import Role, roles_required
 from crm.common.pagination import paginate
+from crm.common.urls import safe_next
 from crm.leads import pool
 from crm.leads.blueprint import bp
 from crm.web import perform
@@ -37,3 +38,56 @@ def claim(lead_id):
         return redirect(url_for("leads.pool"), 303)
     flash(_("%(name)s is now yours.", name=outcome.value.company_name), "success")
     return redirect(url_for("leads.detail", lead_id=outcome.value.id), 303)
+
+
+@bp.route("/<int:lead_id>/release", methods=["GET", "POST"])
+@roles_required(Role.REP, Role.MANAGER, Role.ADMIN)
+def release(lead_id):
+    """Send the lead back to its territory's pool, saying why (its owner or a manager)."""
+    from crm.leads.forms import ReleaseForm
+    from crm.leads.views import _lead_and_form
+    from crm.workflow import engine
+
+    lead, form = _lead_and_form(lead_id, ReleaseForm)
+    if form.validate_on_submit():
+        outcome = perform(
+            pool.release_to_pool, lead, current_user, seen_version=form.seen_version.data, reason=form.reason.data
+        )
+        if outcome.ok:
+            flash(_("%(name)s is back in the pool.", name=lead.company_name), "success")
+            return redirect(url_for("leads.detail", lead_id=lead.id), 303)
+    engine.ensure_visible(lead, current_user)
+    return render_template("leads/release.html", form=form, lead=lead)
+
+
+@bp.route("/bulk", methods=["POST"])
+@roles_required(Role.MANAGER, Role.ADMIN)
+def bulk():
+    """Reassign or release the leads ticked in the list, in one transaction; a report says row by row."""
+    from crm.leads.forms import BulkForm
+
+    form = BulkForm()
+    rows = None
+    if form.validate_on_submit():
+        outcome = perform(
+            pool.bulk_apply,
+            current_user,
+            request.form.getlist("lead_ids"),
+            form.action.data,
+            owner_id=form.owner_id.data,
+            reason=form.reason.data,
+        )
+        rows = outcome.value if outcome.ok else None
+    else:
+        flash(_("Choose what to do with the selected leads."), "danger")
+    if rows is None:
+        return redirect(safe_next(request.form.get("back"), url_for("leads.index")), 303)
+    done = sum(1 for r in rows if r.ok)
+    return render_template(
+        "leads/bulk_result.html",
+        rows=rows,
+        done=done,
+        refused=len(rows) - done,
+        action=form.action.data,
+        back=safe_next(request.form.get("back"), url_for("leads.index")),
+    )

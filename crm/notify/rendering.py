@@ -98,6 +98,15 @@ def state_label(machine, state: str | None) -> str:
         return state or "?"
 
 
+def _state_news(machine, state: str | None) -> str | None:
+    """The machine's sentence for arriving in ``state`` (``State.news``), translated; None without one."""
+    try:
+        news = machine.state(state).news
+    except KeyError:
+        return None
+    return str(news) if news else None
+
+
 def notification_text(note: Notification, facts: RecordFacts | None) -> str:
     """The sentence for one notification, in the current locale."""
     record = record_label(note, facts)
@@ -125,11 +134,15 @@ def notification_text(note: Notification, facts: RecordFacts | None) -> str:
     elif note.kind == NotificationKind.TRANSITION:
         # Said as what happened: the state it entered, not "moved on" (a lost lead moved nowhere).
         model = model_for(note.workflow)
-        text = _(
-            "%(record)s is now “%(state)s”",
-            record=record_label(note, facts, with_state=False),
-            state=state_label(model.__machine__, note.state) if model else (note.state or "?"),
-        )
+        news = _state_news(model.__machine__, note.state) if model else None
+        if news:  # the machine words the event: "… was marked lost", not "moved on"
+            text = news % {"record": record_label(note, facts, with_state=False)}
+        else:
+            text = _(
+                "%(record)s is now “%(state)s”",
+                record=record_label(note, facts, with_state=False),
+                state=state_label(model.__machine__, note.state) if model else (note.state or "?"),
+            )
     elif note.kind == NotificationKind.ASSIGNED:
         text = _("%(record)s is now yours", record=record)
     elif note.kind == NotificationKind.UNASSIGNED:

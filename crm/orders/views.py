@@ -44,6 +44,20 @@ def _date(value) -> date | None:
         raise BusinessError(_("Dates are written as YYYY-MM-DD.")) from None
 
 
+# The desk list's sortable columns (templates/_list.html sort headers); "" is nearest deadline first.
+ORDER_SORTS = {"deadline": Order.sla_due_at, "placed": Order.id, "number": Order.number}
+
+
+def _order_sort(sort: str) -> tuple:
+    key, descending = sort.lstrip("-"), sort.startswith("-")
+    if key in ("", "deadline"):
+        # Orders without a deadline (shipped, final) after the others, newest first.
+        due = Order.sla_due_at.desc() if descending else Order.sla_due_at.asc()
+        return (Order.sla_due_at.is_(None), due, Order.id.desc())
+    column = ORDER_SORTS[key]
+    return (column.desc() if descending else column.asc(), Order.id.desc())
+
+
 @bp.route("/")
 @roles_required(*ANYONE)
 def index():
@@ -61,16 +75,23 @@ def index():
         stmt = stmt.where(Order._state.in_(DESK_QUEUE))
     if q:
         stmt = stmt.where(Order.number.contains(q) | Order.distributor.has(Distributor.name.contains(q)))
-    # Nearest deadline first; orders without one (shipped, final) after, newest first.
-    stmt = stmt.order_by(Order.sla_due_at.is_(None), Order.sla_due_at, Order.id.desc())
+    sort = request.args.get("sort") or ""
+    if sort.lstrip("-") not in ORDER_SORTS:
+        sort = ""
+    stmt = stmt.order_by(*_order_sort(sort))
     page = paginate(stmt, request.args.get("page"))
     counted = base.with_only_columns(Order._state, func.count()).group_by(Order._state).order_by(None)
     counts = dict(db.session.execute(counted).all())
+    args = {k: v for k, v in {"q": q, "state": state, "sort": sort}.items() if v}
+    if request.args.get("all") == "1":
+        args["all"] = "1"
     return render_template(
         "orders/index.html",
         page=page,
         state=state,
         q=q,
+        sort=sort,
+        args=args,
         queue=queue,
         counts=counts,
         machine=ORDER_MACHINE,

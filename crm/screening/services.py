@@ -41,7 +41,9 @@ DEFAULT_DOCUMENT_MAX_BYTES = 10 * 1024 * 1024
 OPEN_STATES = ("draft", "submitted", "reviewing", "needs_info", "recommended", "approved")
 EDITABLE_STATES = ("draft", "needs_info")  # the applicant side may change what is asked for
 DOCUMENT_STATES = ("draft", "submitted", "reviewing", "needs_info")
-SCORING_STATES = ("reviewing", "recommended")
+# Scores are the reviewing manager's; once the case is recommended they are what the director decides on,
+# so they are locked: the director says what they think in the approval comment or the rejection reason.
+SCORING_STATES = ("reviewing",)
 LICENCES = (DocumentKind.BUSINESS_LICENCE, DocumentKind.DRUG_TRADING_LICENCE)
 # Events the case page fires through ``fire``; approve and contract have services of their own.
 BUTTON_EVENTS = ("submit", "pick_up", "request_info", "provide_info", "recommend", "reject")
@@ -354,6 +356,10 @@ def score(case: ScreeningCase, actor, *, criterion: str, score, note: str | None
     engine.ensure_visible(case, actor)
     if actor.role not in (Role.MANAGER, Role.ADMIN):
         raise BusinessError(_("Only a manager scores a screening case."))
+    if case.state == "recommended":
+        raise BusinessError(
+            _("The scores are locked once the case is recommended. Comment on the decision instead of rescoring.")
+        )
     _require_state(case, SCORING_STATES, _("The case is scored while it is under review."))
     try:
         which = Criterion(criterion)

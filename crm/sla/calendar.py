@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from crm.extensions import db
 from crm.sla.clock import WorkCalendar, WorkingHours
-from crm.sla.models import HolidayOverride
+from crm.sla.models import HolidayOverride, HolidayYear
 
 
 def _time(value: str) -> time:
@@ -30,7 +30,9 @@ def working_hours_from_config(config) -> WorkingHours:
 def load_calendar() -> WorkCalendar:
     """A fresh calendar from the configuration and the holiday_overrides table."""
     overrides = dict(db.session.execute(select(HolidayOverride.day, HolidayOverride.is_working_day)).all())
-    return WorkCalendar(hours=working_hours_from_config(current_app.config), overrides=overrides)
+    # A year counts as entered when an admin marked its plan complete, not when it has one day in it.
+    entered = db.session.scalars(select(HolidayYear.year)).all()
+    return WorkCalendar(hours=working_hours_from_config(current_app.config), overrides=overrides, entered_years=entered)
 
 
 def current_calendar() -> WorkCalendar:

@@ -88,6 +88,20 @@ def _package_knows(year: int) -> bool:
     return True
 
 
+def statutory_days(year: int) -> list[tuple[date, bool, str]]:
+    """The days the built-in statutory plan of ``year`` moves, in order: (day, is_working_day, holiday).
+
+    Holidays are days off; the adjusted working days (调休) are working days. The
+    holiday is the package's English name ("Spring Festival"); empty for a year it
+    does not know.
+    """
+    if not _package_knows(year):
+        return []
+    days = [(day, False, name) for day, name in chinese_calendar.holidays.items() if day.year == year]
+    days += [(day, True, name) for day, name in chinese_calendar.workdays.items() if day.year == year]
+    return sorted(days)
+
+
 class WorkCalendar:
     """Working time for one company: its working hours, the statutory calendar and the admin's overrides.
 

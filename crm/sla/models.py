@@ -47,3 +47,17 @@ class HolidayOverride(db.Model):
     name: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class HolidayYear(db.Model):
+    """A year whose statutory plan the admin has finished entering.
+
+    Entering one day (say 2027 春节) does not make a year known: the warning that
+    deadlines assume Monday to Friday stays until an admin marks the plan complete.
+    """
+
+    __tablename__ = "holiday_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    completed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -20,9 +20,10 @@ from crm.access.scoping import scoped
 from crm.auth.services import record_audit
 from crm.common.errors import BusinessError, check_version, stale_record
 from crm.extensions import db
+from crm.i18n import lazy_gettext as _l
 from crm.sla.calendar import current_calendar, forget_calendar
-from crm.sla.clock import SHANGHAI
-from crm.sla.models import HolidayOverride, SlaRule
+from crm.sla.clock import SHANGHAI, _package_knows, statutory_days
+from crm.sla.models import HolidayOverride, HolidayYear, SlaRule
 from crm.sla.rules import forget_rules
 from crm.workflow.machine import Machine, Sla, State
 from crm.workflow.models import SlaStatus, WorkflowHistory
@@ -199,6 +200,61 @@ def holidays_of_year(year: int) -> list[HolidayOverride]:
 def years_with_holidays() -> list[int]:
     days = db.session.scalars(select(HolidayOverride.day)).all()
     return sorted({d.year for d in days})
+
+
+# The package names its holidays in English; the page shows them in the reader's language.
+STATUTORY_HOLIDAY_LABELS = {
+    "New Year's Day": _l("New Year's Day (元旦)"),
+    "Spring Festival": _l("Spring Festival (春节)"),
+    "Tomb-sweeping Day": _l("Tomb-sweeping Day (清明节)"),
+    "Labour Day": _l("Labour Day (劳动节)"),
+    "Dragon Boat Festival": _l("Dragon Boat Festival (端午节)"),
+    "National Day": _l("National Day (国庆节)"),
+    "Mid-autumn Festival": _l("Mid-autumn Festival (中秋节)"),
+    "Anti-Fascist 70th Day": _l("70th anniversary of the victory (抗战胜利纪念日)"),
+}
+
+
+@dataclass(frozen=True)
+class StatutoryDay:
+    day: date
+    is_working_day: bool
+    name: str
+
+
+def built_in_days(year: int) -> list[StatutoryDay]:
+    """The statutory holidays and adjusted working days (调休) the software knows for ``year``."""
+    return [
+        StatutoryDay(day, working, str(STATUTORY_HOLIDAY_LABELS.get(name, name)))
+        for day, working, name in statutory_days(year)
+    ]
+
+
+def built_in_year(year: int) -> bool:
+    """Whether the software ships the statutory plan of ``year`` (so nobody needs to enter it)."""
+    return _package_knows(year)
+
+
+def year_completion(year: int) -> HolidayYear | None:
+    """The admin's mark that ``year``'s plan is fully entered, or None."""
+    return db.session.get(HolidayYear, year)
+
+
+def set_year_complete(year: int, *, complete: bool, actor) -> None:
+    """Mark ``year``'s entered plan complete (the warning for it ends) or open it again."""
+    if not 2000 <= year <= 2100:
+        raise BusinessError(_("Pick a year between 2000 and 2100."))
+    mark = db.session.get(HolidayYear, year)
+    if complete and mark is None:
+        if not holidays_of_year(year):
+            raise BusinessError(_("Enter the holidays of %(year)d before marking its plan complete.", year=year))
+        db.session.add(HolidayYear(year=year, completed_by_id=actor.id))
+        record_audit("holiday_year_completed", user=actor, year=year)
+    elif not complete and mark is not None:
+        db.session.delete(mark)
+        record_audit("holiday_year_reopened", user=actor, year=year)
+    db.session.flush()
+    forget_calendar()
 
 
 def _clean_name(name: str) -> str:

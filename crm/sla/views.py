@@ -102,6 +102,9 @@ def _render_holidays(year: int, form=None, range_form=None, status: int = 200):
             "sla/holidays.html",
             year=year,
             entries=services.holidays_of_year(year),
+            built_in=services.built_in_days(year),
+            built_in_year=services.built_in_year(year),
+            completion=services.year_completion(year),
             years=sorted({*services.years_with_holidays(), year, services.local_today().year + 1}),
             form=form or HolidayForm(),
             range_form=range_form or HolidayRangeForm(prefix="range"),
@@ -138,6 +141,22 @@ def _add(first: date, last: date, kind: str, name: str) -> bool:
     if outcome.ok:
         flash(_("%(n)d days added to the calendar.", n=len(outcome.value)), "success")
     return outcome.ok
+
+
+@bp.route("/holidays/year/<int:year>/complete", methods=["POST"])
+@roles_required(Role.ADMIN)
+def holiday_year_complete(year):
+    """Marks the year's entered plan complete (complete=1), or opens it again (complete=0)."""
+    complete = request.form.get("complete") == "1"
+    outcome = perform(services.set_year_complete, year, complete=complete, actor=current_user)
+    if outcome.ok:
+        flash(
+            _("The holiday plan of %(year)d is marked complete.", year=year)
+            if complete
+            else _("The holiday plan of %(year)d is open again: pages warn until it is marked complete.", year=year),
+            "success",
+        )
+    return redirect(url_for("sla.holidays", year=year), code=303)
 
 
 @bp.route("/holidays/<int:holiday_id>/delete", methods=["POST"])

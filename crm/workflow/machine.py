@@ -20,6 +20,9 @@ class State:
     label: object  # a lazy_gettext string: English msgid, Chinese in the catalog
     final: bool = False
     paused: bool = False  # the SLA clock stops here (waiting on the other side)
+    # How a notification says a record arrived here, as what happened: "%(record)s was marked lost".
+    # Without it the notification says the record is now in this state.
+    news: object = None
 
 
 @dataclass(frozen=True)

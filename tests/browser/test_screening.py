@@ -196,7 +196,7 @@ def manager_reviews_and_approves(page: Page, sign_in, case_id: int, company: str
     expect(page.locator("[data-testid=approve-refusal]")).to_have_count(0)
 
     approve = page.locator("[data-testid=approve]")
-    approve.locator("input[name=comment]").fill("资质齐全，评分达标")
+    approve.locator("textarea[name=comment]").fill("资质齐全，评分达标")
     approve.locator("button[data-event=approve]").click()
     page.wait_for_url(CASE_URL)
     expect_flash(page, zh("Approved: %(name)s is now a distributor in onboarding.", name=company))
@@ -231,7 +231,7 @@ def manager_signs(page: Page, company: str, phone: str) -> tuple[str, str]:
 
     page.get_by_role("link", name=zh("Back to %(name)s", name=company)).click()
     page.wait_for_url(re.compile(r"/distributors/\d+$"))
-    expect(page.locator("[data-testid=state]")).to_have_text(zh("Active"))
+    expect(page.locator("[data-testid=state]")).to_have_text(zh("Trading"))
     expect(page.locator("[data-testid=agreement-status]")).to_have_text(zh("Signed"))
     expect(page.locator("[data-testid=case]")).to_contain_text(zh("Contracted"))
     expect(page.locator("[data-testid=portal-users]")).to_contain_text(username)
@@ -264,7 +264,7 @@ def test_rep_submits_manager_approves_agreement_signed_portal_user_sees_its_own_
     nav.locator("[data-nav='distributors.my_company']").click()
     page.wait_for_url("**/distributors/mine")
     expect(page.locator("[data-testid=company-name]")).to_have_text(company)
-    expect(page.locator("[data-testid=state]")).to_have_text(zh("Active"))
+    expect(page.locator("[data-testid=state]")).to_have_text(zh("Trading"))
     expect(page.locator("[data-testid=agreement-status]")).to_have_text(zh("Signed"))
     expect(page.locator("main")).to_contain_text(uscc)
     expect(page.locator("main")).not_to_contain_text(OTHER_COMPANY)

@@ -255,8 +255,8 @@ def test_the_notification_names_the_licence_and_its_date(app, make_user, people)
             for note in db.session.scalars(select(Notification).where(Notification.user_id == rep.id))
         )
     assert texts == [
-        f"Distributor #{company} (Active): Drug-trading licence No. 粤AA2000123 of 深圳南山医药 expires on 2026-12-20",
-        f"Distributor #{company} (Active): GSP certificate No. GSP-9 of 深圳南山医药 expired on 2026-11-20",
+        f"Distributor #{company} (Trading): Drug-trading licence No. 粤AA2000123 of 深圳南山医药 expires on 2026-12-20",
+        f"Distributor #{company} (Trading): GSP certificate No. GSP-9 of 深圳南山医药 expired on 2026-11-20",
     ]
 
 

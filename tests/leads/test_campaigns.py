@@ -383,7 +383,7 @@ def test_distributor_and_anonymous_see_no_campaign(app, users, client, make_user
 
 
 def test_demo_data_has_campaigns_leads_in_every_state_and_a_lead_found_by_initials(app):
-    from crm.demo import DEMO_LEADS, load_demo
+    from crm.demo import DEMO_LEADS, DEMO_POOL_LEADS, load_demo
     from crm.leads.models import Lead, Script
     from crm.leads.services import search_condition
 
@@ -392,12 +392,12 @@ def test_demo_data_has_campaigns_leads_in_every_state_and_a_lead_found_by_initia
         db.session.commit()
         states = set(db.session.scalars(select(Lead._state)))
         assert states == {"new", "contacted", "following", "intent", "applied", "won", "lost"}
-        assert db.session.scalar(select(db.func.count()).select_from(Lead)) == len(DEMO_LEADS)
+        assert db.session.scalar(select(db.func.count()).select_from(Lead)) == len(DEMO_LEADS) + len(DEMO_POOL_LEADS)
         found = db.session.scalars(select(Lead.company_name).where(search_condition("sztr"))).all()
         assert found == ["深圳同仁医药有限公司"]
         assert db.session.scalar(select(db.func.count()).select_from(Script)) >= 3
         comparison = services.compare_campaigns(db.session.scalar(select(User).where(User.username == "manager")))
-        assert comparison.total.leads == sum(1 for lead in DEMO_LEADS if lead[1].startswith("44"))
+        assert comparison.total.leads == sum(1 for lead in (*DEMO_LEADS, *DEMO_POOL_LEADS) if lead[1].startswith("44"))
 
 
 def test_editing_can_clear_regions_products_and_amounts(app, users, client):

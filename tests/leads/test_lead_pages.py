@@ -460,7 +460,7 @@ def test_a_lost_lead_is_worded_as_lost_not_as_moving_on(app, people):
     assert response.status_code == 303
     ((kind, sentence),) = notification_texts(app, people["rep"].id)
     assert kind == "transition"
-    assert sentence == f"招商线索「广州百草堂药业有限公司」#{lead_id} 状态变为“已流失” — 已与竞品签约"
+    assert sentence == f"招商线索「广州百草堂药业有限公司」#{lead_id} 已被标记为流失 — 已与竞品签约"
     assert "下一环节" not in sentence
 
 

@@ -123,6 +123,22 @@ def test_the_summary_is_required(app, people):
     assert touches_of(app, lead_id) == []
 
 
+def test_the_method_is_chosen_not_defaulted(app, people):
+    """A call is not a 随机走访: the form offers no method until the rep picks one, and refuses none."""
+    import re
+
+    lead_id = gen_lead(app, people["rep"].id)
+    client = signed_in(app, people["rep"])
+    page = text(client.get(f"/leads/{lead_id}/touches/new"))
+    select_html = re.search(r'<select[^>]*name="method".*?</select>', page, re.S).group(0)
+    first = re.search(r"<option[^>]*>", select_html).group(0)
+    assert 'value=""' in first
+    assert "selected" not in select_html
+    response = send(client, f"/leads/{lead_id}/touches/new", touch_form(get_lead(app, lead_id).version, method=""))
+    assert response.status_code == 200
+    assert touches_of(app, lead_id) == []
+
+
 def test_a_stale_touch_form_answers_409(app, people):
     lead_id = gen_lead(app, people["rep"].id)
     client = signed_in(app, people["rep"])

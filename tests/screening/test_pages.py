@@ -22,7 +22,7 @@ from crm.screening.gates import policy
 from crm.screening.models import ScreeningCase
 from crm.workflow import engine
 from tests.helpers import csrf_token, login, statements_of_page, valid_uscc
-from tests.screening.conftest import DIRECTOR, EXE, PDF, PNG, get_case, upload, user
+from tests.screening.conftest import DIRECTOR, EXE, PDF, PNG, get_case, key_region, upload, user
 
 BEIJING_REP = "beijing_rep"
 
@@ -683,3 +683,73 @@ def test_the_manager_a_case_is_taken_from_hears_who_has_it(app, people, drive_ca
         "unassigned",
         f"{workflow}「深圳南山康泰医药有限公司」#{case_id}（{state}） 已改由 {taker.display_name} 负责，不再由您跟进",
     )
+
+
+# -- issue 11 item 8: locked scores, one decision panel ------------------------------------------
+
+
+def test_scores_are_locked_once_the_case_is_recommended(app, staff, drive_case):
+    key_region(app)  # recommended, then approved by a director
+    case_id = drive_case("recommended")
+    before = {s.criterion: s.score for s in get_case_scores(app, case_id)}
+
+    # The service refuses, whoever asks: the director reviews the scores, it does not redo them.
+    with app.app_context():
+        case = get_case(case_id)
+        with pytest.raises(services.BusinessError, match=r"locked once the case is recommended|评分即锁定"):
+            services.score(case, user(staff, DIRECTOR), criterion="capital", score=10, note="重评")
+        db.session.rollback()
+
+    director = signed_in(app, staff[DIRECTOR])
+    page = text(director.get(f"/screening/{case_id}"))
+    assert f'action="/screening/{case_id}/scores"' not in page  # no score form on the page
+    data = {"seen_version": version(app, case_id), "criterion": "capital", "score": "10", "note": "重评"}
+    response = send(director, f"/screening/{case_id}/scores", data, follow_redirects=True)
+    assert "locked once the case is recommended" in text(response)
+    assert {s.criterion: s.score for s in get_case_scores(app, case_id)} == before
+
+    # The director's say is a comment on the decision.
+    response = send(
+        director, f"/screening/{case_id}/approve", {"seen_version": version(app, case_id), "comment": "同意，注意回款"}
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        assert get_case(case_id).state == "approved"
+
+
+def get_case_scores(app, case_id):
+    with app.app_context():
+        scores = list(get_case(case_id).scores)
+        db.session.expunge_all()
+        return scores
+
+
+def test_the_decisions_sit_together_primary_first_each_note_with_its_action(app, staff, drive_case):
+    case_id = drive_case("reviewing")
+    page = text(signed_in(app, staff[Role.MANAGER]).get(f"/screening/{case_id}"))
+    panel = page.split('data-testid="actions"', 1)[1].split("</section>", 1)[0]
+    # Approve, ask for information and reject all live in the one panel, approve first.
+    order = [panel.index(f'data-event="{e}"') for e in ("approve", "request_info", "reject")]
+    assert order == sorted(order)
+    assert page.count('data-event="approve"') == page.count('data-event="reject"') == 1
+    # Each note box is labelled with what it is for and sits in the form of its action.
+    reject_form = panel.split('data-testid="note-reject"', 1)[1].split("</form>", 1)[0]
+    assert "Reason for rejection" in reject_form
+    assert 'data-event="reject"' in reject_form
+    info_form = panel.split('data-testid="note-request_info"', 1)[1].split("</form>", 1)[0]
+    assert "What information is missing" in info_form
+    assert 'data-event="request_info"' in info_form
+    assert 'placeholder="Reason"' not in page
+
+
+def test_the_chinese_case_page_reads_as_business_software(app, people, drive_case):
+    """准入评审, not 筛选案件 (a legal case); who holds it is 当前处理人, not 对方; the table says 资质类型 | 文件."""
+    case_id = drive_case("reviewing")
+    page = text(signed_in(app, people[Role.MANAGER]).get(f"/screening/{case_id}"))
+    assert "案件" not in page
+    assert "对方" not in page
+    assert "准入评审" in page
+    assert "当前处理人" in page
+    assert "<th>资质类型</th><th>文件</th>" in page
+    assert "驳回理由" in page
+    assert "需要补充的资料" in page

@@ -253,7 +253,7 @@ def _warned_years(page: str) -> list[str]:
     return re.findall(r'data-testid="unknown-year" data-year="(\d+)"', page)
 
 
-def test_unknown_year_warning_until_a_day_of_it_is_entered(app, client, admin, late_2026, make_user):
+def test_unknown_year_warning_until_its_plan_is_marked_complete(app, client, admin, late_2026, make_user):
     assert _warned_years(client.get("/admin/sla/holidays").get_data(as_text=True)) == ["2027"]
     home = client.get("/").get_data(as_text=True)
     assert _warned_years(home) == ["2027"]
@@ -264,5 +264,39 @@ def test_unknown_year_warning_until_a_day_of_it_is_entered(app, client, admin, l
     assert _warned_years(manager.get("/").get_data(as_text=True)) == []  # the banner is for admins
 
     _add_day(client, date(2027, 1, 1), name="元旦")
+    # One day (or only 春节) is not a plan: the warning stays until an admin marks the year complete.
+    assert _warned_years(client.get("/admin/sla/holidays").get_data(as_text=True)) == ["2027"]
+    assert _warned_years(client.get("/").get_data(as_text=True)) == ["2027"]
+
+    assert post(client, "/admin/sla/holidays/year/2027/complete", {"complete": "1"}).status_code == 303
     assert _warned_years(client.get("/admin/sla/holidays").get_data(as_text=True)) == []
     assert _warned_years(client.get("/").get_data(as_text=True)) == []
+    assert _audit(app, "holiday_year_completed") == 1
+
+    assert post(client, "/admin/sla/holidays/year/2027/complete", {"complete": "0"}).status_code == 303
+    assert _warned_years(client.get("/").get_data(as_text=True)) == ["2027"]
+    assert _audit(app, "holiday_year_reopened") == 1
+
+
+def test_an_empty_year_cannot_be_marked_complete(app, client, admin, late_2026):
+    response = post(client, "/admin/sla/holidays/year/2027/complete", {"complete": "1"}, follow_redirects=True)
+    assert "2027年" in response.get_data(as_text=True)
+    assert _warned_years(response.get_data(as_text=True)) == ["2027"]
+    assert _audit(app, "holiday_year_completed") == 0
+
+
+def test_the_holiday_page_shows_the_built_in_statutory_days(app, client, admin):
+    page = client.get("/admin/sla/holidays?year=2026").get_data(as_text=True)
+    assert "本年度尚未录入日期" not in page
+    built_in = page.split('data-testid="built-in-days"', 1)[1].split("</section>", 1)[0]
+    assert 'data-day="2026-02-17"' in built_in  # 春节, a day off
+    assert "春节" in built_in
+    assert 'data-day="2026-02-28"' in built_in  # a Saturday worked (调休)
+    assert "调休上班" in built_in
+    assert 'data-testid="year-completion"' not in page  # the software knows 2026: nothing to mark
+
+
+def test_a_year_the_software_does_not_know_says_so(app, client, admin, late_2026):
+    page = client.get("/admin/sla/holidays?year=2027").get_data(as_text=True)
+    assert 'data-testid="no-built-in"' in page
+    assert 'data-testid="year-completion"' in page
