@@ -31,7 +31,7 @@ translations: setup
 .PHONY: i18n
 i18n: setup
 	@tmp=$$(mktemp) && trap 'rm -f "$$tmp"' EXIT && \
-	$(VENV)/bin/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -k lazy_pgettext:1c,2 --no-location --sort-output \
 		--project=招商通 -o "$$tmp" . && \
 	{ diff -q -I '^"POT-Creation-Date:' "$$tmp" crm/translations/messages.pot >/dev/null \
 		|| cp "$$tmp" crm/translations/messages.pot; }

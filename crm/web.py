@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import flash, render_template, request, url_for
+from flask import current_app, flash, render_template, request, url_for
 from flask.globals import _cv_request
+from flask_babel import lazy_pgettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, IntegrityError
@@ -19,51 +20,168 @@ from crm.common.phones import format_phone
 from crm.db import SAFE_METHODS
 from crm.extensions import db
 from crm.i18n import lazy_gettext as _l
+from crm.sla.badge import deadline_badge
 
 
 @dataclass(frozen=True)
 class NavItem:
+    """One link of the menu.
+
+    Who sees it is the roles its route lets in (the ``allowed_roles`` that ``roles_required``
+    puts on the view), narrowed by ``only`` where a role may open the page but has no use for
+    it in the menu. ``matches`` are the endpoints (or prefixes: "leads." or "leads.campaign*")
+    of the pages on which the item is highlighted; the longest match over the whole menu wins,
+    so 公海 (leads.pool) is highlighted on the pool, not 线索 (leads.).
+    """
+
     endpoint: str
     label: object
-    roles: frozenset[Role]
-    section: str
+    matches: tuple[str, ...] = ()
+    only: frozenset[Role] | None = None
+
+    def match_length(self, endpoint: str | None) -> int:
+        best = 0
+        if not endpoint:
+            return 0
+        for pattern in self.matches or (self.endpoint,):
+            prefix = pattern.rstrip("*")
+            if endpoint == pattern or (pattern[-1] in ".*" and endpoint.startswith(prefix)):
+                best = max(best, len(prefix))
+        return best
 
 
-_ALL = frozenset(Role)
+@dataclass(frozen=True)
+class NavGroup:
+    """An area of the menu (线索, 经销商 …): a dropdown of its items."""
+
+    key: str
+    label: object
+    items: tuple[NavItem, ...]
+
+
 _STAFF = frozenset({Role.ADMIN, Role.MANAGER, Role.REP, Role.SERVICE})
+_DISTRIBUTOR = frozenset({Role.DISTRIBUTOR})
+_MANAGING = frozenset({Role.ADMIN, Role.MANAGER})
+_SCREENERS = frozenset({Role.ADMIN, Role.MANAGER, Role.REP})
 
-NAVIGATION = (
-    NavItem("main.index", _l("Home"), _ALL, "main"),
-    NavItem("leads.index", _l("Leads"), _STAFF, "leads"),
-    NavItem("leads.campaigns", _l("Campaigns"), frozenset({Role.ADMIN, Role.MANAGER}), "campaigns"),
-    # Its own section name, so that "Leads" is not highlighted with it on every leads page.
-    NavItem("leads.pool", _l("Lead pool"), frozenset({Role.REP, Role.MANAGER}), "pool"),
-    NavItem("screening.index", _l("Screening"), frozenset({Role.ADMIN, Role.MANAGER, Role.REP}), "screening"),
-    # Its own section name, so that it is not highlighted with "Screening" on every case page.
-    NavItem("screening.approvals", _l("Approvals"), frozenset({Role.ADMIN, Role.MANAGER}), "approvals"),
-    NavItem("distributors.index", _l("Distributors"), _STAFF, "distributors"),
-    NavItem("portal.index", _l("Portal"), frozenset({Role.DISTRIBUTOR}), "portal"),
-    NavItem("portal.catalogue", _l("Order goods"), frozenset({Role.DISTRIBUTOR}), "catalogue"),
-    NavItem("orders.index", _l("My orders"), frozenset({Role.DISTRIBUTOR}), "orders"),
-    NavItem("distributors.my_company", _l("My company"), frozenset({Role.DISTRIBUTOR}), "distributors"),
-    NavItem("orders.index", _l("Orders"), _STAFF, "orders"),
-    NavItem("products.index", _l("Products"), _STAFF, "products"),
-    NavItem("territories.index", _l("Territories"), frozenset({Role.ADMIN, Role.MANAGER}), "territories"),
-    NavItem("workflow.index", _l("Workflows"), _STAFF, "workflow"),
-    # Its own section name: the Workflows item, not this one, is highlighted on the workflow pages.
-    NavItem("workflow.overdue", _l("My overdue"), _STAFF, "overdue"),
-    NavItem("sla.rules", _l("SLA settings"), frozenset({Role.ADMIN}), "sla"),
-    NavItem("screening.policy", _l("Screening policy"), frozenset({Role.ADMIN}), "admin"),
-    NavItem("admin.users", _l("Users"), frozenset({Role.ADMIN}), "admin"),
-    NavItem("admin.audit_log", _l("Audit log"), frozenset({Role.ADMIN}), "admin"),
+# The one registry of the menu: new workflows add their pages to an area here.
+NAVIGATION: tuple[NavItem | NavGroup, ...] = (
+    NavItem("main.index", _l("Home"), ("main.index",)),
+    # A distributor's few pages stand on the bar itself.
+    NavItem("portal.index", _l("Portal"), ("portal.index",)),
+    NavItem("portal.catalogue", _l("Order goods"), ("portal.catalogue",)),
+    NavItem("orders.index", _l("My orders"), ("orders.",), only=_DISTRIBUTOR),
+    NavItem("distributors.my_company", _l("My company"), ("distributors.my_company",)),
+    NavGroup(
+        "leads",
+        lazy_pgettext("menu", "Leads"),
+        (
+            NavItem("leads.index", _l("All leads"), ("leads.",), only=_STAFF),
+            # The pool: reps claim from it, managers release to it; an admin has no use for it in the menu.
+            NavItem("leads.pool", _l("Lead pool"), ("leads.pool",), only=frozenset({Role.REP, Role.MANAGER})),
+            NavItem("leads.import_upload", _l("Import leads"), ("leads.import*",)),
+            NavItem("leads.campaigns", _l("Campaigns"), ("leads.campaign*",), only=_MANAGING),
+            NavItem("leads.scripts", _l("Call scripts"), ("leads.script*",)),
+        ),
+    ),
+    NavGroup(
+        "distributors",
+        lazy_pgettext("menu", "Distributors"),
+        (
+            NavItem("screening.index", _l("Screening"), ("screening.",), only=_SCREENERS),
+            NavItem("screening.approvals", _l("Approvals"), ("screening.approvals",)),
+            NavItem("distributors.index", _l("All distributors"), ("distributors.",), only=_STAFF),
+            NavItem("distributors.licences", _l("Licences"), ("distributors.licences",)),
+            NavItem("distributors.coverage", _l("Coverage"), ("distributors.coverage", "distributors.agreement*")),
+        ),
+    ),
+    NavGroup(
+        "orders",
+        lazy_pgettext("menu", "Orders & service"),
+        (
+            NavItem("orders.index", _l("All orders"), ("orders.",), only=_STAFF),
+            NavItem("orders.lots_index", _l("Lots"), ("orders.lot*",)),
+            NavItem("orders.trace", _l("Trace a lot"), ("orders.trace",)),
+            NavItem("products.index", _l("Products"), ("products.",)),
+        ),
+    ),
+    NavGroup(
+        "reports",
+        lazy_pgettext("menu", "Reports"),
+        (
+            NavItem("leads.funnel", _l("Funnel"), ("leads.funnel",)),
+            NavItem("workflow.index", _l("Workflows"), ("workflow.",)),
+            NavItem("workflow.overdue", _l("My overdue"), ("workflow.overdue",)),
+        ),
+    ),
+    NavGroup(
+        "settings",
+        lazy_pgettext("menu", "Settings"),
+        (
+            NavItem("territories.index", _l("Territories"), ("territories.",)),
+            NavItem("sla.rules", _l("SLA settings"), ("sla.",)),
+            NavItem("screening.policy", _l("Screening policy"), ("screening.policy",)),
+            NavItem("admin.users", _l("Users"), ("admin.user*",)),
+            NavItem("admin.audit_log", _l("Audit log"), ("admin.audit*",)),
+        ),
+    ),
 )
 
 
-def navigation_for(user) -> list[NavItem]:
+def view_roles(endpoint: str) -> frozenset[Role]:
+    """The roles the route of ``endpoint`` lets in: what ``roles_required`` put on the view (all if unguarded)."""
+    view = current_app.view_functions.get(endpoint)
+    return getattr(view, "allowed_roles", frozenset(Role))
+
+
+def can_open(endpoint: str, user=None) -> bool:
+    """Whether ``user`` (the current one by default) passes the role guard of ``endpoint``.
+
+    For a link on a page: a link its viewer would get 403 for is not shown.
+    """
+    user = current_user if user is None else user
+    return bool(user.is_authenticated) and user.role in view_roles(endpoint)
+
+
+def _visible(item: NavItem, role: Role) -> bool:
+    return role in view_roles(item.endpoint) and (item.only is None or role in item.only)
+
+
+def navigation_for(user) -> list[NavItem | NavGroup]:
+    """The menu of ``user``'s role: items its routes let the role open, empty areas left out."""
     if not user.is_authenticated:
         return []
     role = user.role  # once: ``user`` may be the current_user proxy, looked up on every access
-    return [item for item in NAVIGATION if role in item.roles]
+    cache = current_app.extensions.setdefault("crm_navigation", {})
+    menu = cache.get(role)
+    if menu is None:
+        menu = []
+        for entry in NAVIGATION:
+            if isinstance(entry, NavGroup):
+                items = tuple(item for item in entry.items if _visible(item, role))
+                if items:
+                    menu.append(NavGroup(entry.key, entry.label, items))
+            elif _visible(entry, role):
+                menu.append(entry)
+        menu = cache[role] = tuple(menu)
+    return list(menu)
+
+
+@dataclass(frozen=True)
+class ActiveNav:
+    item: NavItem | None = None
+    group: NavGroup | None = None
+
+
+def active_nav(menu, endpoint: str | None) -> ActiveNav:
+    """The item of ``menu`` to highlight on ``endpoint``'s page (longest match) and its area."""
+    best, best_length = ActiveNav(), 0
+    for entry in menu:
+        for group, item in ((entry, i) for i in entry.items) if isinstance(entry, NavGroup) else ((None, entry),):
+            length = item.match_length(endpoint)
+            if length > best_length:
+                best, best_length = ActiveNav(item, group), length
+    return best
 
 
 def fixed_url(endpoint: str, **values) -> str:
@@ -159,18 +277,20 @@ def init_app(app) -> None:
         # again through the request context on every read.
         user = current_user._get_current_object()
         endpoint = request.endpoint
+        menu = navigation_for(user)
         return {
             "current_user": user,
-            "navigation": navigation_for(user),
+            "navigation": menu,
+            "active_nav": active_nav(menu, endpoint),
             "current_endpoint": endpoint,
-            # The blueprint part, which says which menu item is highlighted.
-            "current_section": endpoint.split(".", 1)[0] if endpoint else None,
             "Role": Role,
         }
 
     app.jinja_env.globals["fixed_url"] = fixed_url
+    app.jinja_env.globals["can_open"] = can_open
     # Every phone on screen in one format, the national one a Chinese user dials (138 0013 8000).
     app.jinja_env.globals["phone"] = format_phone
+    app.jinja_env.globals["deadline_badge"] = deadline_badge
 
     @app.before_request
     def _refuse_nul():

@@ -85,7 +85,7 @@ def index():
         sla_labels=sla_filter_labels(),
         sla_badges=sla_badges(),
         lead_link=lead_url_parts(),
-        pool_url=fixed_url("leads.pool"),
+        pool_url=_url_if_allowed("leads.pool", user),
         new_url=_url_if_allowed("leads.new", user),
         import_url=_url_if_allowed("leads.import_upload", user),
         # Managers tick rows to reassign or release them in one go (views_pool.bulk).

@@ -5,9 +5,24 @@
   document.body.addEventListener("htmx:configRequest", function (event) {
     if (token) { event.detail.headers["X-CSRFToken"] = token.content; }
   });
+  // A move the same user cannot undo asks first: data-confirm on the form or on the button pressed.
   document.addEventListener("submit", function (event) {
-    var message = event.target.getAttribute("data-confirm");
+    var button = event.submitter;
+    var message = (button && button.getAttribute("data-confirm")) || event.target.getAttribute("data-confirm");
     if (message && !window.confirm(message)) { event.preventDefault(); }
+  });
+  // A deadline badge shows its exact deadline on a tap (a phone has no hover for the title).
+  document.addEventListener("click", function (event) {
+    var badge = event.target.closest ? event.target.closest(".deadline-badge[data-deadline]") : null;
+    if (!badge) { return; }
+    var shown = badge.getAttribute("data-shown");
+    if (shown === null) {
+      badge.setAttribute("data-shown", badge.textContent);
+      badge.textContent = badge.getAttribute("data-deadline");
+    } else {
+      badge.textContent = shown;
+      badge.removeAttribute("data-shown");
+    }
   });
   function escapeHtml(text) {
     var div = document.createElement("div");

@@ -25,6 +25,7 @@ def test_rep_on_a_phone_sees_only_distributors_in_their_territories(sign_in, pag
     nav_link = page.locator("[data-nav='distributors.index']")
     expect(nav_link).to_be_hidden()  # the menu starts collapsed on a phone
     page.locator(".navbar-toggler").click()
+    page.locator("[data-nav-group='distributors']").click()  # the area's dropdown
     expect(nav_link).to_be_visible()
     nav_link.click()
     page.wait_for_url("**/distributors/")

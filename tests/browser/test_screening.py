@@ -62,7 +62,7 @@ def write_scan(folder: Path, name: str) -> Path:
 
 
 def sign_out(page: Page) -> None:
-    page.locator("nav.navbar .dropdown-toggle").click()
+    page.get_by_test_id("user-menu").click()
     page.locator("[data-testid=logout]").click()
     page.wait_for_url("**/auth/login*")
 
@@ -151,6 +151,7 @@ def rep_opens_and_submits(page: Page, sign_in, company: str, uscc: str, phone: s
 
 def manager_reviews_and_approves(page: Page, sign_in, case_id: int, company: str) -> None:
     sign_in("manager_zj")
+    page.locator("[data-testid=main-nav] [data-nav-group='distributors']").click()
     page.locator("[data-testid=main-nav] [data-nav='screening.approvals']").click()
     page.wait_for_url("**/screening/approvals")
     row = page.locator(f"[data-testid=approvals] tr[data-case='{case_id}']")

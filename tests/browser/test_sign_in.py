@@ -76,7 +76,7 @@ def test_login_page_is_chinese_until_english_is_chosen(page, live_server):
 
 def test_sign_out_ends_the_session(sign_in, page):
     sign_in("rep")
-    page.locator("nav.navbar .dropdown-toggle").click()
+    page.get_by_test_id("user-menu").click()
     page.locator("[data-testid=logout]").click()
     page.wait_for_url("**/auth/login*")
 
