@@ -122,6 +122,9 @@ class WorkCalendar:
         # A copy, so that a caller editing its dict later cannot change deadlines already promised.
         self.overrides: Mapping[date, bool] = MappingProxyType(dict(overrides or {}))
         self.tz = tz
+        # The calendar never changes once built, so each day's periods are worked out once: a list
+        # page's badges and a sweep over thousands of records ask about the same few hundred days.
+        self._periods_by_day: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
         self.entered_years = frozenset(
             entered_years if entered_years is not None else {day.year for day in self.overrides}
         )
@@ -223,12 +226,17 @@ class WorkCalendar:
     def _local_date(self, instant_utc: datetime) -> date:
         return instant_utc.replace(tzinfo=UTC).astimezone(self.tz).date()
 
-    def _periods_utc(self, day: date) -> list[tuple[datetime, datetime]]:
+    def _periods_utc(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """The working periods of local ``day`` as naive UTC (start, end) pairs; empty on a day off."""
-        if not self.is_working_day(day):
-            return []
-        # Converting each boundary on its own stays right even in a zone with DST.
-        return [(self._to_utc(day, start), self._to_utc(day, end)) for start, end in self.hours.periods]
+        periods = self._periods_by_day.get(day)
+        if periods is None:
+            if not self.is_working_day(day):
+                periods = ()
+            else:
+                # Converting each boundary on its own stays right even in a zone with DST.
+                periods = tuple((self._to_utc(day, start), self._to_utc(day, end)) for start, end in self.hours.periods)
+            self._periods_by_day[day] = periods
+        return periods
 
     def _to_utc(self, day: date, local_time: time) -> datetime:
         return datetime.combine(day, local_time, tzinfo=self.tz).astimezone(UTC).replace(tzinfo=None)
