@@ -109,6 +109,13 @@ class Config:
     # it is queued again once, then marked failed. Uploads never imported are deleted after KEEP_DAYS.
     LEAD_IMPORT_STALE_MINUTES = int(os.environ.get("LEAD_IMPORT_STALE_MINUTES", "15"))
     LEAD_IMPORT_KEEP_DAYS = int(os.environ.get("LEAD_IMPORT_KEEP_DAYS", "7"))
+    # Lot import (批号, crm/orders/lot_import.py): checked and created in the request, so kept small;
+    # columns, cell size and XLSX expansion are bounded as for leads (LEAD_IMPORT_MAX_*).
+    LOT_IMPORT_MAX_BYTES = int(os.environ.get("LOT_IMPORT_MAX_BYTES", str(5 * 1024 * 1024)))
+    LOT_IMPORT_MAX_ROWS = int(os.environ.get("LOT_IMPORT_MAX_ROWS", "5000"))
+    LOT_IMPORT_MAX_COLUMNS = int(os.environ.get("LOT_IMPORT_MAX_COLUMNS", "50"))
+    LOT_IMPORT_MAX_CELL_CHARS = int(os.environ.get("LOT_IMPORT_MAX_CELL_CHARS", "500"))
+    LOT_IMPORT_MAX_UNCOMPRESSED_BYTES = int(os.environ.get("LOT_IMPORT_MAX_UNCOMPRESSED_BYTES", str(20 * 1024 * 1024)))
     # A touch photo (JPEG, PNG or WebP, checked by content) is refused above this size.
     TOUCH_PHOTO_MAX_BYTES = int(os.environ.get("TOUCH_PHOTO_MAX_BYTES", str(8 * 1024 * 1024)))
     # A qualification document of a screening case (PDF, JPEG or PNG, checked by content) is refused above this size.

@@ -20,34 +20,36 @@ throughput), and the number of SQL queries of one list page at 10 and at 100 row
 from __future__ import annotations
 
 import argparse
-import http.client
 import importlib
-import os
 import re
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event, func, select, text  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
 
+from bench._common import (  # noqa: E402
+    PASSWORD,
+    SECRET_KEY,
+    Gunicorn,
+    count_statements,
+    load,
+    postgres_url,
+    print_figures,
+    rerun_in_cluster,
+    sign_in,
+    signed_in_client,
+)
 from config import Config  # noqa: E402
 from crm import create_app  # noqa: E402
 from crm.common.time import utcnow  # noqa: E402
 from crm.extensions import db  # noqa: E402
 
-PASSWORD = "Bench-Password-9"
-SECRET_KEY = "bench-secret-key-not-for-production"  # a throw-away database
 STATES = ("new", "contacted", "following", "following", "intent", "applied", "won", "lost")
 SLA_BY_STATE = {"new": "ok", "following": "ok", "intent": "ok"}
 
@@ -182,174 +184,21 @@ def _seed(rows: int) -> float:
     return time.perf_counter() - started
 
 
-# -- serving and load ----------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Gunicorn:
-    """``gunicorn -w 2 <module>`` on a free port of 127.0.0.1, stopped on exit."""
-
-    def __init__(self, module: str, env: dict):
-        self.port = _free_port()
-        self.process = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--log-level",
-                "warning",
-                module,
-            ],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            start_new_session=True,
-        )
-
-    def __enter__(self):
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("gunicorn did not start within 30 s")
-
-    def __exit__(self, *exc):
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-
-def _sign_in(port: int) -> str:
-    """The session cookie of the Guangdong manager, signed in through the real login form."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("GET", "/auth/login")
-    response = conn.getresponse()
-    page = response.read().decode()
-    cookie = response.getheader("Set-Cookie").split(";", 1)[0]
-    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
-    body = urlencode({"username": "bench-manager", "password": PASSWORD, "csrf_token": token})
-    conn.request(
-        "POST",
-        "/auth/login",
-        body=body,
-        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
-    )
-    response = conn.getresponse()
-    response.read()
-    assert response.status == 302, f"sign-in answered {response.status}"
-    cookie = response.getheader("Set-Cookie").split(";", 1)[0]
-    # Follow the redirect the way a browser does, keeping any cookie the first page sets
-    # (the CSRF token of the page's forms), so the load loop replays what a browser sends.
-    conn.request("GET", response.getheader("Location") or "/", headers={"Cookie": cookie})
-    response = conn.getresponse()
-    response.read()
-    renewed = response.getheader("Set-Cookie")
-    conn.close()
-    return renewed.split(";", 1)[0] if renewed else cookie
-
-
-def _load(port: int, path: str, cookie: str | None, seconds: float, threads: int) -> dict:
-    """Drive ``path`` from ``threads`` keep-alive connections for ``seconds``; latency and throughput."""
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    headers = {"Cookie": cookie} if cookie else {}
-    start_gate = threading.Barrier(threads + 1)
-
-    def worker(deadline_box):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine = []
-        start_gate.wait()
-        deadline = deadline_box[0]
-        while time.perf_counter() < deadline:
-            began = time.perf_counter()
-            try:
-                conn.request("GET", path, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    with lock:
-                        errors.append(str(response.status))
-            except (OSError, http.client.HTTPException) as error:
-                with lock:
-                    errors.append(type(error).__name__)
-                conn.close()
-                continue
-            mine.append(time.perf_counter() - began)
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-
-    # A short warm-up, so that both workers have imported, connected and compiled their templates.
-    for _ in range(10):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("GET", path, headers=headers)
-        conn.getresponse().read()
-        conn.close()
-    deadline_box = [0.0]
-    pool = [threading.Thread(target=worker, args=(deadline_box,)) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    began = time.perf_counter()
-    deadline_box[0] = began + seconds
-    start_gate.wait()
-    for thread in pool:
-        thread.join()
-    elapsed = time.perf_counter() - began
-    if errors:
-        raise RuntimeError(f"{len(errors)} failed requests to {path}, e.g. {errors[:5]}")
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
-    }
-
-
 # -- query counts --------------------------------------------------------------------------
 
 
 def _queries_per_page(app, sizes=(10, 100)) -> dict[int, int]:
     """SQL statements of one GET /leads/?size=N by the manager, counted on the engine's cursor."""
-    client = app.test_client()
-    page = client.get("/auth/login").get_data(as_text=True)
-    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
-    response = client.post("/auth/login", data={"username": "bench-manager", "password": PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
+    client = signed_in_client(app, "bench-manager")
     client.get("/leads/?size=10")
     counts = {}
     with app.app_context():
         engine = db.engine
     for size in sizes:
-        statements = []
-
-        def count(*_args, statements=statements):
-            statements.append(1)
-
-        event.listen(engine, "before_cursor_execute", count)
-        try:
-            response = client.get(f"/leads/?size={size}")
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
+        counts[size], response = count_statements(engine, lambda size=size: client.get(f"/leads/?size={size}"))
         assert response.status_code == 200
         rows = len(re.findall(r'data-lead="\d+"', response.get_data(as_text=True)))
         assert rows == size, (rows, size)
-        counts[size] = len(statements)
     return counts
 
 
@@ -371,21 +220,17 @@ def run(name: str, url: str, rows: int, seconds: float, threads: int, instance: 
 
     env = {"DATABASE_URL": url, "CRM_INSTANCE_DIR": instance, "BENCH_DATABASE_URL": url, "SECRET_KEY": SECRET_KEY}
     with Gunicorn("wsgi:app", env) as real:
-        cookie = _sign_in(real.port)
-        real_figures = _load(real.port, "/leads/", cookie, seconds, threads)
+        cookie = sign_in(real.port, "bench-manager")
+        real_figures = load(real.port, "/leads/", cookie, seconds, threads)
     with Gunicorn("bench.bare_leads_app:app", env) as bare:
-        bare_figures = _load(bare.port, "/leads/", None, seconds, threads)
+        bare_figures = load(bare.port, "/leads/", None, seconds, threads)
 
     ratio = real_figures["rps"] / bare_figures["rps"]
     for label, figures in (
         ("real /leads/ (manager of 广东省, 50 rows)", real_figures),
         ("bare Flask page (50 rows)", bare_figures),
     ):
-        print(
-            f"  {label:<42} p50={figures['p50_ms']:7.1f} ms  p95={figures['p95_ms']:7.1f} ms  "
-            f"{figures['rps']:7.1f} req/s  ({figures['requests']:,} requests)",
-            flush=True,
-        )
+        print_figures(label, figures)
     verdict = "meets" if ratio >= 1 / 3 else "MISSES"
     print(f"  throughput ratio real/bare = {ratio:.2f} ({verdict} the target of ≥ 0.33)", flush=True)
     equal = "equal" if counts[10] == counts[100] else "NOT EQUAL"
@@ -423,16 +268,15 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             run("SQLite", f"sqlite:///{tmp}/bench.sqlite3", args.rows, args.seconds, args.threads, tmp)
     if args.only == "postgresql" or args.pg:
-        url = os.environ.get("BENCH_PG_URL") or os.environ.get("TEST_DATABASE_URL")
+        url = postgres_url()
         if url:
-            url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
             with tempfile.TemporaryDirectory() as tmp:
                 run("PostgreSQL", url, args.rows, args.seconds, args.threads, tmp)
         else:
             # A throw-away cluster, with the PostgreSQL half of this script run inside it.
-            command = [sys.executable, "-m", "tests.pgcluster", "--", sys.executable, __file__]
-            command += ["--rows", str(args.rows), "--seconds", str(args.seconds), "--threads", str(args.threads)]
-            status = subprocess.call([*command, "--only", "postgresql"], cwd=ROOT)
+            status = rerun_in_cluster(
+                __file__, ["--rows", str(args.rows), "--seconds", str(args.seconds), "--threads", str(args.threads)]
+            )
     if args.only is None:
         import_figures()
     return status

@@ -224,11 +224,20 @@ EXPECTED = {
     ("orders.lot_new", "GET"): expect(200, DESK),
     ("orders.lot_new", "POST"): expect(422, DESK),
     ("orders.lot_detail", "GET"): expect(200, STAFF),
+    # Lot import: the order desk's. Without a file the upload answers 422 with the error; a confirm
+    # without the token of one's own checked upload finds nothing (404).
+    ("orders.lot_import", "GET"): expect(200, DESK),
+    ("orders.lot_import", "POST"): expect(422, DESK),
+    ("orders.lot_import_confirm", "POST"): expect(404, DESK),
     ("orders.trace", "GET"): expect(200, STAFF),
     ("orders.statement", "GET"): expect(200, ALL),
     ("orders.statement_xlsx", "GET"): expect(200, ALL),
     ("orders.payment", "POST"): expect(302, DESK),
     ("orders.credit", "POST"): expect(409, LEAD_MANAGERS),
+    # Discounts: the desk, reps and managers ask; managers decide (409 without the version seen).
+    ("orders.discount_request", "POST"): expect(409, STAFF),
+    ("orders.discount_decide", "POST"): expect(409, LEAD_MANAGERS),
+    ("orders.discounts_index", "GET"): expect(200, STAFF),
     ("portal.index", "GET"): expect(200, {Role.DISTRIBUTOR}),
     ("portal.catalogue", "GET"): expect(200, {Role.DISTRIBUTOR}),
     ("portal.catalogue", "POST"): expect(422, {Role.DISTRIBUTOR}),
@@ -295,6 +304,8 @@ EXPECTED_OUT_OF_REACH = {
     ("orders.statement", "GET"): expect(200, ALL, manager=404, rep=404, distributor=404),
     ("orders.statement_xlsx", "GET"): expect(200, ALL, manager=404, rep=404, distributor=404),
     ("orders.credit", "POST"): expect(409, LEAD_MANAGERS, manager=404),
+    ("orders.discount_request", "POST"): expect(409, STAFF, manager=404, rep=404),
+    ("orders.discount_decide", "POST"): expect(409, LEAD_MANAGERS, manager=404),
     # --- end of orders
 }
 
@@ -396,6 +407,7 @@ def _sample_orders(app, admin_ref, companies: dict[int, str]) -> list[dict]:
     """A shipped order of each company (its 随货同行单 exists), with credit terms: ids for the order routes."""
     from crm.auth.models import User
     from crm.extensions import db
+    from crm.orders.models import Order, OrderDiscount
     from tests.orders.helpers import make_suppliable, orders_in_states, sample_lot, shipment_of
 
     product_id = gen_product(app, name="矩阵订单片")
@@ -406,12 +418,25 @@ def _sample_orders(app, admin_ref, companies: dict[int, str]) -> list[dict]:
         for distributor_id, county in companies.items():
             make_suppliable(distributor_id, county, product_id, admin, f"ZS-MATRIX-O-{county}")
             orders = orders_in_states(distributor_id, county, product_id, admin, lot_id)
+            line = db.session.get(Order, orders["shipped"]).lines[0]
+            discount = OrderDiscount(  # a request waiting on the shipped order's line, for the decide route
+                order_id=line.order_id,
+                order_line_id=line.id,
+                list_price=line.unit_price,
+                unit_price=line.unit_price / 2,
+                reason="矩阵折让",
+                requested_by_id=admin.id,
+            )
+            db.session.add(discount)
+            db.session.flush()
             samples.append(
                 {
                     "order_id": orders["shipped"],
                     "shipment_id": shipment_of(orders["shipped"]),
                     "order_event": "cancel",
                     "lot_id": lot_id,
+                    "order_line_id": line.id,
+                    "discount_id": discount.id,
                 }
             )
         db.session.commit()

@@ -76,13 +76,14 @@ class World:
 def _models():
     from crm.distributors.models import Agreement, Distributor
     from crm.leads.models import Campaign, Lead, Script
-    from crm.orders.models import Credit, Order
+    from crm.orders.models import Credit, Order, OrderDiscount
     from crm.screening.models import ScreeningCase
     from tests.workflow.testflow import TestRecord
 
     return {
         "Credit": Credit,
         "Order": Order,
+        "OrderDiscount": OrderDiscount,
         "Agreement": Agreement,
         "Distributor": Distributor,
         "Campaign": Campaign,
@@ -540,6 +541,17 @@ PROBES: dict[str, Probe] = {
         },
         attacks=(),
     ),
+    # Lots are the maker's, not a territory's: the import is refused to managers and reps by role.
+    "orders.lot_import": Probe(
+        files=lambda: {
+            "file": (
+                io.BytesIO("批号,药品标识码,生产日期,有效期至,数量\nLOT-WI,,2026-01-01,2028-01-01,5\n".encode()),
+                "批号.csv",
+            )
+        },
+        attacks=(),
+    ),
+    "orders.lot_import_confirm": Probe(form=lambda w, us, fs: {"token": "0" * 32}, attacks=()),
     "orders.payment": Probe(
         url=lambda w, s: {"distributor_id": s.distributor_id},
         form=lambda w, us, fs: {"amount": "100", "method": "transfer"},
@@ -551,6 +563,26 @@ PROBES: dict[str, Probe] = {
             "seen_version": w.version(_m("Credit"), us.distributor_id),
             "credit_limit": "5000",
             "payment_days": "60",
+        },
+        users=MANAGER,
+        attacks=URL_ONLY,
+    ),
+    "orders.discount_request": Probe(
+        url=lambda w, s: {"order_id": s.order_submitted, "order_line_id": s.order_submitted_line},
+        form=lambda w, us, fs: {
+            "seen_version": w.version(_m("Order"), us.order_submitted),
+            "unit_price": "5",
+            "reason": "竞品降价",
+        },
+        users=BOTH,
+        attacks=URL_ONLY,
+    ),
+    "orders.discount_decide": Probe(
+        url=lambda w, s: {"discount_id": s.discount_id},
+        form=lambda w, us, fs: {
+            "seen_version": w.version(_m("OrderDiscount"), us.discount_id),
+            "decision": "approve",
+            "comment": "同意",
         },
         users=MANAGER,
         attacks=URL_ONLY,
@@ -767,6 +799,14 @@ def world(app, testflow) -> World:
             make_suppliable(side.distributor_id, side.county, product_id, admin_user, f"ZS-W-O-{side.county}")
             orders = orders_in_states(side.distributor_id, side.county, product_id, admin_user, lot_id)
             side.ids.update({f"order_{state}": order_id for state, order_id in orders.items()})
+            from crm.orders import discounts
+            from crm.orders.models import Order
+
+            submitted, held = (db.session.get(Order, orders[state]) for state in ("submitted", "on_hold"))
+            side.ids["order_submitted_line"] = submitted.lines[0].id
+            side.ids["discount_id"] = discounts.request_discount(  # asked by the admin: a manager decides
+                held, admin_user, seen_version=held.version, line_id=held.lines[0].id, unit_price="6", reason="测试"
+            ).id
         own.ids["script_id"] = script.id
         db.session.commit()
         from crm.notify.models import Notification

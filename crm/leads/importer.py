@@ -15,14 +15,10 @@ a title line or two.
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
 import json
 import re
 import secrets
 import unicodedata
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,7 +36,7 @@ from sqlalchemy.dialects import postgresql
 from crm.access.roles import Role
 from crm.access.scoping import reach_ranges
 from crm.auth.models import User, user_territories
-from crm.common.errors import BusinessError
+from crm.common import tables
 from crm.common.phones import format_phone, normalize_phone
 from crm.common.time import utcnow
 from crm.common.validators import normalize_uscc
@@ -53,274 +49,20 @@ from crm.products.models import Product
 from crm.territories.models import Territory
 from crm.workflow import engine
 
-# --- reading files ---------------------------------------------------------------------------
+# --- reading files (crm/common/tables.py: encodings, title lines, limits) -------------------------
 
-ENCODINGS = ("utf-8-sig", "gb18030")  # UTF-8 (with or without BOM), then what Chinese Excel writes
-DELIMITERS = (",", "\t", ";")
-
-
-class ImportFileError(BusinessError):
-    """The file cannot be taken or read as a table; ``message`` says why, for the user."""
-
-
-@dataclass(frozen=True)
-class TableLimits:
-    """How far an uploaded list may expand: a 500 KB XLSX can unpack to a million rows.
-
-    Defaults in config.py (LEAD_IMPORT_MAX_*); a file beyond any of them is refused
-    with a message that says which, before its rows are checked.
-    """
-
-    rows: int = 100_000  # data rows, blank ones included
-    columns: int = 100
-    cell_chars: int = 5_000
-    uncompressed_bytes: int = 100 * 2**20  # what an XLSX's parts declare they unpack to
-    parts: int = 1_000  # files inside an XLSX
-
-    @classmethod
-    def from_config(cls) -> TableLimits:
-        config = current_app.config
-        return cls(
-            rows=config.get("LEAD_IMPORT_MAX_ROWS", cls.rows),
-            columns=config.get("LEAD_IMPORT_MAX_COLUMNS", cls.columns),
-            cell_chars=config.get("LEAD_IMPORT_MAX_CELL_CHARS", cls.cell_chars),
-            uncompressed_bytes=config.get("LEAD_IMPORT_MAX_UNCOMPRESSED_BYTES", cls.uncompressed_bytes),
-        )
-
-    def too_many_rows(self) -> ImportFileError:
-        return ImportFileError(
-            _(
-                "The file has more than %(n)d rows. Split it into files of at most that many and import each.",
-                n=self.rows,
-            )
-        )
+ImportFileError = tables.ImportFileError
+TableLimits = tables.TableLimits
+ENCODINGS = tables.ENCODINGS
 
 
 def read_table(path: str | Path, limits: TableLimits | None = None) -> tuple[list[str], Iterator[list]]:
-    """The header row and an iterator over the data rows of a CSV or XLSX file.
-
-    XLSX is read in streaming mode. The iterator stops with an ``ImportFileError`` at
-    the first row beyond ``limits`` (rows, columns, characters in a cell), so that a
-    file that expands to millions of rows is refused instead of read to its end.
-    """
-    path = Path(path)
-    limits = limits or TableLimits.from_config()
-    if path.suffix.lower() == ".xlsx":
-        header, rows = _read_xlsx(path, limits)
-    else:
-        header, rows = _read_csv(path)
-    _check_width(header, 1, limits)
-    header, rows, header_number = _find_header(header, rows)
-    _check_width(header, header_number, limits)
-    return _labels(header), TableRows(rows, limits, header_number)
-
-
-HEADER_SEARCH_ROWS = 10  # title lines a list may have above its column names
-
-
-def _labels(row) -> list[str]:
-    return ["" if h is None else str(h).strip() for h in row]
-
-
-def _looks_like_header(row) -> bool:
-    found = guess_mapping(_labels(row))
-    return "company_name" in found and len(found) >= 2
-
-
-def _names_columns(row) -> bool:
-    """Whether a row below the first is the column names: two cells or more are exactly a known column
-    name, one of them the company's (a data row may contain such words, hardly be them)."""
-    keys = {_header_key(label) for label in _labels(row)}
-    exact = {name for name, words in FIELD_HEADERS.items() if keys & {_header_key(word) for word in words}}
-    return "company_name" in exact and len(exact) >= 2
-
-
-def _find_header(first, rows: Iterator) -> tuple[list, Iterator, int]:
-    """(header, the rows after it, its row number): the first row, unless it names fewer than two
-    known columns and one of the next rows names them exactly (a title line or two above them)."""
-    if _looks_like_header(first):
-        return first, rows, 1
-    ahead = []
-    try:
-        for _n in range(HEADER_SEARCH_ROWS - 1):
-            row = next(rows, None)
-            if row is None:
-                break
-            ahead.append(row)
-            if _names_columns(row):
-                return row, rows, len(ahead) + 1
-    except csv.Error:  # as in TableRows
-        raise ImportFileError(_("Row %(row)d cannot be read: check the quotes in it.", row=len(ahead) + 2)) from None
-    return first, itertools.chain(ahead, rows), 1
-
-
-def _read_csv(path: Path) -> tuple[list, Iterator[list]]:
-    text = _decode(path.read_bytes())
-    # A NUL (what a UTF-16 file looks like read as bytes, or a broken export's padding) is never
-    # part of a name or a phone, and PostgreSQL cannot store one.
-    text = text.replace("\x00", "")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    try:
-        header = next(reader, None)
-    except csv.Error:
-        header = None
-    if not header:
-        raise ImportFileError(_("The file is empty."))
-    return header, reader
-
-
-def _check_width(row, number: int, limits: TableLimits) -> None:
-    if len(row) > limits.columns:
-        used = len(row)
-        while used and row[used - 1] in (None, ""):
-            used -= 1  # a sheet whose declared width is wider than what it holds
-        if used > limits.columns:
-            raise ImportFileError(
-                _(
-                    "Row %(row)d has more than %(n)d columns. Keep only the list's columns.",
-                    row=number,
-                    n=limits.columns,
-                ),
-            )
-    for value in row:
-        if value.__class__ is str and len(value) > limits.cell_chars:
-            raise ImportFileError(
-                _(
-                    "Row %(row)d holds a cell of more than %(n)d characters. Shorten it and import the file again.",
-                    row=number,
-                    n=limits.cell_chars,
-                )
-            )
-
-
-class TableRows:
-    """The data rows of a list, each checked against the limits; ``first_number`` is the first one's
-    row number in the spreadsheet (2, or more below title lines)."""
-
-    def __init__(self, rows: Iterator, limits: TableLimits, header_number: int = 1):
-        self._rows = rows
-        self._limits = limits
-        self.first_number = header_number + 1
-        self._number = header_number
-        self._count = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> list:
-        try:
-            row = next(self._rows)
-        except csv.Error:  # a quoted cell that never ends, or one beyond the csv module's own limit
-            raise ImportFileError(
-                _("Row %(row)d cannot be read: check the quotes in it.", row=self._number + 1)
-            ) from None
-        self._number += 1
-        self._count += 1
-        if self._count > self._limits.rows:
-            raise self._limits.too_many_rows()
-        _check_width(row, self._number, self._limits)
-        return list(row)
-
-
-def _decode(raw: bytes) -> str:
-    # Excel's "Unicode text" is UTF-16 (a tab-separated file) and starts with its byte-order mark.
-    encodings = ("utf-16",) if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else ENCODINGS
-    for encoding in encodings:
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ImportFileError(_("The file is neither UTF-8 nor GBK text. Save it as CSV or XLSX and try again."))
-
-
-def _delimiter(text: str) -> str:
-    """Comma, tab or semicolon: whichever the first lines hold most of (Excel writes all three; a
-    title line above the column names may hold none)."""
-    head = "\n".join(text.lstrip("\ufeff").split("\n", HEADER_SEARCH_ROWS)[:HEADER_SEARCH_ROWS])
-    counts = {delimiter: head.count(delimiter) for delimiter in DELIMITERS}
-    best = max(DELIMITERS, key=counts.__getitem__)
-    return best if counts[best] else ","
-
-
-def _unreadable_workbook() -> ImportFileError:
-    return ImportFileError(_("The file is not a readable XLSX workbook."))
-
-
-_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
-
-
-def _check_archive(path: Path, limits: TableLimits) -> None:
-    """Refuse an XLSX that unpacks beyond the limits, before openpyxl reads any of it.
-
-    First the parts' declared sizes: Python's zipfile never unpacks more than a part
-    declares (it stops there, and a part that held more fails its checksum), so they
-    bound the work. Then the rows each sheet holds, counted in its XML without parsing
-    it (a fraction of a second for a million rows): openpyxl parses a whole sheet when
-    it has no declared dimension just to open the workbook, and the rows are only
-    bounded while they are read.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            parts = archive.infolist()
-            if len(parts) > limits.parts or sum(part.file_size for part in parts) > limits.uncompressed_bytes:
-                raise ImportFileError(
-                    _(
-                        "The workbook unpacks to more than %(mb)d MB. Split it into smaller files and import each.",
-                        mb=max(1, limits.uncompressed_bytes // 2**20),
-                    )
-                )
-            for part in parts:
-                # Rows are in the worksheets; which part is one, only the workbook's relations say.
-                if part.filename.endswith(".xml") and _row_tags(archive, part, limits.rows + 1) > limits.rows + 1:
-                    raise limits.too_many_rows()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        raise _unreadable_workbook() from None
-
-
-def _row_tags(archive: zipfile.ZipFile, part: zipfile.ZipInfo, stop_after: int) -> int:
-    """The <row> elements in one part of the archive, counted up to just past ``stop_after``."""
-    found = 0
-    carry = b""
-    with archive.open(part) as xml:
-        while chunk := xml.read(1 << 20):
-            data = carry + chunk
-            cut = data.rfind(b"<")  # a tag cut by the chunk's end is counted with the next chunk
-            cut = len(data) if cut < 0 else cut
-            found += len(_ROW_TAG.findall(data, 0, cut))
-            carry = data[cut:]
-            if found > stop_after:
-                return found
-    return found + len(_ROW_TAG.findall(carry))
-
-
-def _read_xlsx(path: Path, limits: TableLimits) -> tuple[list, Iterator[list]]:
-    from openpyxl import load_workbook
-
-    _check_archive(path, limits)
-    try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-        sheet = workbook.worksheets[0]
-    except Exception:  # openpyxl raises many kinds for a damaged file
-        raise _unreadable_workbook() from None
-    declared = sheet.max_row  # from the sheet's <dimension>, when it has one: refused without reading a row
-    if declared is not None and declared - 1 > limits.rows:
-        raise limits.too_many_rows()
-    rows = sheet.iter_rows(values_only=True)
-    try:
-        header = next(rows, None)
-    except Exception:
-        raise _unreadable_workbook() from None
-    if not header:
-        raise ImportFileError(_("The file is empty."))
-    return list(header), rows
+    """The header row and the data rows of a lead list (``tables.read_table`` with the lead columns)."""
+    return tables.read_table(path, limits or TableLimits.from_config("LEAD_IMPORT"), COLUMNS)
 
 
 def check_table(path: str | Path, limits: TableLimits | None = None) -> list[str]:
-    """The header of an uploaded list, once its size is known to be within ``limits``; else ``ImportFileError``.
-
-    An XLSX is checked by ``_check_archive`` (its parts' sizes and rows, without parsing
-    them); a CSV is at most the upload cap, and its rows are read to the end.
-    """
+    """The header of an uploaded list, once its size is known to be within ``limits``; else ``ImportFileError``."""
     path = Path(path)
     headers, rows = read_table(path, limits)
     if path.suffix.lower() != ".xlsx":
@@ -377,29 +119,12 @@ def field_labels() -> dict[str, str]:
     }
 
 
-def _header_key(text: str) -> str:
-    return re.sub(r"[\s_:：*（）()]+", "", unicodedata.normalize("NFKC", text or "")).lower()
+COLUMNS = tables.Columns(FIELD_HEADERS, key="company_name")
 
 
 def guess_mapping(headers: list[str]) -> dict[str, int]:
     """field → column index, guessed from the header words; each column used once, exact names first."""
-    keys = [_header_key(h) for h in headers]
-    mapping: dict[str, int] = {}
-    used: set[int] = set()
-    for exact in (True, False):
-        for name, words in FIELD_HEADERS.items():
-            if name in mapping:
-                continue
-            for word in words:
-                word = _header_key(word)
-                hit = next(
-                    (i for i, k in enumerate(keys) if i not in used and k and (k == word if exact else word in k)),
-                    None,
-                )
-                if hit is not None:
-                    mapping[name] = hit
-                    used.add(hit)
-                    break
+    mapping = COLUMNS.guess(headers)
     if "address" in mapping and "region" not in mapping and not {"province", "city", "county"} & set(mapping):
         mapping["region"] = mapping["address"]  # the address is where the place names are
     return mapping
@@ -538,12 +263,7 @@ def fast_initials(name: str) -> str:
     return "".join(out)
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # Excel keeps phone numbers as numbers
-    return unicodedata.normalize("NFKC", str(value)).strip()
+_cell = tables.cell_text
 
 
 # --- territories ---------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
@@ -22,6 +21,7 @@ from crm.leads.blueprint import bp
 from crm.leads.models import Channel, Lead
 from crm.territories.models import Territory
 from crm.web import fixed_url
+from crm.workflow.badges import sla_badges, url_parts
 from crm.workflow.models import SlaStatus
 
 LIST_ROLES = (Role.ADMIN, Role.MANAGER, Role.REP, Role.SERVICE)
@@ -29,44 +29,14 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def lead_url_parts() -> tuple[str, str]:
-    """The lead page's URL around the id: (before, after), built once per page.
-
-    A list of 100 leads would otherwise spend a millisecond in ``url_for``; the
-    list's rows write ``before``, the id and ``after`` without calling anything.
-    """
-    sentinel = 987654321
-    before, after = url_for("leads.detail", lead_id=sentinel).split(str(sentinel), 1)
-    return before, after
+    """The lead page's URL around the id: (before, after), built once per page (see ``url_parts``)."""
+    return url_parts("leads.detail", "lead_id")
 
 
 def lead_url_builder():
     """A function lead id → the lead's page (see ``lead_url_parts``)."""
     before, after = lead_url_parts()
     return lambda lead_id: f"{before}{int(lead_id)}{after}"
-
-
-@dataclass(frozen=True)
-class SlaBadge:
-    css: str
-    text: str  # translated; ``%(when)s`` stands for the deadline
-
-
-@once_per_catalog
-def sla_badges() -> dict[str | None, SlaBadge | None]:
-    """The SLA badges of workflow/_sla.html by status, translated once for the whole list.
-
-    Including that partial in each of 50 rows costs a template context and four
-    catalog look-ups per row; the list formats these instead. Every status has a
-    key (None: no badge), so that a row looks its badge up by subscript, without a call.
-    """
-    return {
-        SlaStatus.OK: SlaBadge("text-bg-success", _("Due %(when)s")),
-        SlaStatus.WARNING: SlaBadge("text-bg-warning", _("Due soon: %(when)s")),
-        SlaStatus.BREACHED: SlaBadge("text-bg-danger", _("Overdue since %(when)s")),
-        SlaStatus.PAUSED: SlaBadge("text-bg-secondary", _("Clock paused: waiting on the other side")),
-        SlaStatus.MET: None,
-        None: None,
-    }
 
 
 @once_per_catalog

@@ -7,4 +7,6 @@
 - ``stock``: taking quantity from lots without ever going below zero.
 - ``tracecodes``: reading, checking and recording drug trace codes (药品追溯码).
 - ``services``: placing, confirming, holding, shipping, delivering, invoicing.
+- ``discounts``: a line sold below the agreement price, asked for and approved by two people.
+- ``lots`` and ``lot_import``: entering lots by form, and by CSV/XLSX list (all or nothing).
 """

@@ -4,7 +4,8 @@ The distributor of the signed agreement (杭州钱塘海达医药, portal user
 ``13800138032``) gets prices, a GSP certificate and credit terms; the maker has
 lots, one of them near expiry; and orders stand in every state the order desk
 and the portal act on: to confirm, to pick, to ship, a shipment to sign for, a
-delivery to invoice, an invoice partly paid, an order on credit hold, one closed.
+delivery to invoice, an invoice partly paid, an order on credit hold, one closed;
+the order to confirm has a discount request waiting for a manager (four eyes).
 Called by ``crm.demo.load_demo`` after the onboarding demo.
 """
 
@@ -21,7 +22,7 @@ from crm.common.time import local_today
 from crm.distributors.agreements import territory_range
 from crm.distributors.models import Agreement, AgreementLine, AgreementStatus, DocumentKind, QualificationDocument
 from crm.extensions import db
-from crm.orders import services
+from crm.orders import discounts, services
 from crm.orders.lots import add_lot
 from crm.orders.models import Credit, Payment, PaymentMethod
 from crm.products.models import Product
@@ -170,7 +171,16 @@ def load_orders_demo() -> None:
     advance(picking, "picking")
     confirmed = order(10, 10)
     advance(confirmed, "confirmed")
-    order(12, 6, "月底前到货即可")  # waits on the order desk: to confirm
+    waiting = order(12, 6, "月底前到货即可")  # waits on the order desk: to confirm …
+    line = waiting.lines[0]
+    discounts.request_discount(  # … once a manager other than the desk decides the discount asked for it
+        waiting,
+        desk,
+        seen_version=waiting.version,
+        line_id=line.id,
+        unit_price=(line.unit_price * Decimal("0.95")).quantize(Decimal("0.01")),
+        reason="客户反映同区域竞品到货价低约 5%，申请本单让利以保住首批终端铺货",
+    )
     big = order(1500, 0, "旺季备货")  # ¥42,750: over the ¥30,000 credit limit, so it waits on hold
     services.confirm(big, desk, seen_version=big.version)
     db.session.add(

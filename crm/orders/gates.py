@@ -235,9 +235,23 @@ def actor_may_cancel(order: Order, actor) -> GateResult:
     )
 
 
+def no_pending_discount(order: Order, actor) -> GateResult:
+    from crm.orders.discounts import has_pending
+
+    waiting = has_pending(order)
+    return GateResult(
+        "no_pending_discount",
+        _("Prices settled"),
+        not waiting,
+        _("No discount request awaits a decision.")
+        if not waiting
+        else _("A discount request awaits a manager's decision: the order is confirmed and picked at its final price."),
+    )
+
+
 SUPPLY = (distributor_active, licences_valid, agreement_in_force, ships_inside_the_grants)
 
 
 def report(order: Order, actor) -> list[GateResult]:
-    """Every supply and credit gate of the order, passed or failed, for the order page."""
-    return [gate(order, actor) for gate in (*SUPPLY, credit_ok)]
+    """Every supply, credit and price gate of the order, passed or failed, for the order page."""
+    return [gate(order, actor) for gate in (*SUPPLY, credit_ok, no_pending_discount)]

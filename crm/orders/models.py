@@ -141,7 +141,12 @@ class Order(WorkflowRecord, db.Model):
     shipments: Mapped[list[Shipment]] = relationship(back_populates="order", order_by="Shipment.id")
     invoices: Mapped[list[Invoice]] = relationship(back_populates="order", order_by="Invoice.id")
 
-    __table_args__ = (Index("ix_orders_distributor_created", "distributor_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_orders_distributor_created", "distributor_id", "created_at"),
+        # The order list: the page's ids come from these alone (views.index), sorted by deadline.
+        Index("ix_orders_state_due", "state", "sla_due_at"),
+        Index("ix_orders_distributor_state_due", "distributor_id", "state", "sla_due_at"),
+    )
 
     def __repr__(self) -> str:
         return f"<Order {self.id} {self.number} {self.state}>"
@@ -294,3 +299,64 @@ class Payment(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     __table_args__ = (CheckConstraint("amount > 0", name="payment_positive"),)
+
+
+class DiscountStatus(LabelledEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+    @classmethod
+    def _labels(cls):
+        return {
+            cls.PENDING: _l("Awaiting a manager"),
+            cls.APPROVED: _l("Approved"),
+            cls.REJECTED: _l("Rejected"),
+        }
+
+
+class OrderDiscount(db.Model):
+    """A request to sell one order line below the agreement's price, and a manager's decision (four eyes).
+
+    ``list_price`` is the agreement price the line was ordered at; ``unit_price`` the price
+    asked for, below it. The reasons are internal: the portal shows only the line's final
+    price. At most one request per line waits at a time (partial unique index); ``version``
+    makes a decision on a request someone else has decided meanwhile a 409.
+    """
+
+    __tablename__ = "order_discounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id", ondelete="CASCADE"), index=True)
+    list_price: Mapped[Decimal] = mapped_column(Numeric(12, 4))
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(12, 4))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[DiscountStatus] = mapped_column(enum_column(DiscountStatus), default=DiscountStatus.PENDING)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    order = relationship(Order)
+    line = relationship(OrderLine, lazy="joined")
+    requested_by = relationship("User", foreign_keys=[requested_by_id])
+    decided_by = relationship("User", foreign_keys=[decided_by_id])
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        CheckConstraint("unit_price > 0 AND unit_price < list_price", name="discount_below_list"),
+        Index(
+            "uq_order_discounts_one_pending",
+            "order_line_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    @property
+    def percent_off(self) -> Decimal:
+        return ((self.list_price - self.unit_price) / self.list_price * 100).quantize(Decimal("0.1"))

@@ -209,14 +209,13 @@ def confirm(order: Order, actor, *, seen_version, comment: str | None = None) ->
     engine.ensure_visible(order, actor)
     check_version(order, seen_version)
     may_confirm = order.state == "submitted" and actor.role in ORDER_MACHINE.event("confirm").roles
-    if may_confirm and all(gate(order, actor).passed for gate in gates.SUPPLY):
+    settled = gates.no_pending_discount(order, actor).passed
+    if may_confirm and settled and all(gate(order, actor).passed for gate in gates.SUPPLY):
         credit = gates.credit_ok(order, actor)
         if not credit.passed:
             hold(order, actor, seen_version=seen_version, comment=credit.reason)
             return order.state
     # Any other refusal (a supply gate, the state, the role) comes from the engine with its message.
-    engine.apply_event(order, "confirm", actor, seen_version=seen_version, comment=comment)
-    return order.state
     engine.apply_event(order, "confirm", actor, seen_version=seen_version, comment=comment)
     return order.state
 

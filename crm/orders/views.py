@@ -20,14 +20,18 @@ from crm.access.scoping import get_scoped_or_404, scoped
 from crm.common.errors import BusinessError, Conflict, check_version
 from crm.common.pagination import paginate
 from crm.common.time import local_today
+from crm.db import read_transaction
 from crm.distributors.models import Distributor
 from crm.extensions import db
-from crm.orders import gates, lots, services, stock, tracecodes
-from crm.orders.models import Credit, Lot, Order, PaymentMethod, Shipment, ShipmentItem
+from crm.i18n import once_per_catalog
+from crm.orders import discounts, gates, lots, services, stock, tracecodes
+from crm.orders.models import Credit, DiscountStatus, Lot, Order, OrderDiscount, PaymentMethod, Shipment, ShipmentItem
 from crm.orders.statement import statement_of
 from crm.orders.workflow import ORDER_MACHINE
+from crm.territories.models import Territory
 from crm.web import perform
 from crm.workflow import engine
+from crm.workflow.badges import sla_badges, url_parts
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
@@ -35,6 +39,9 @@ DESK = (Role.SERVICE, Role.ADMIN)
 ANYONE = (*STAFF_ROLES, Role.DISTRIBUTOR)
 # What waits on the order desk, in the order it works them.
 DESK_QUEUE = ("submitted", "confirmed", "picking", "delivered")
+# The states the list counts: the open ones. Closed and cancelled orders pile up for ever
+# (a million after a few years), and counting them took longer than the rest of the page.
+COUNTED_STATES = tuple(s.code for s in ORDER_MACHINE.states if not s.final)
 
 
 def _date(value) -> date | None:
@@ -78,9 +85,16 @@ def index():
     sort = request.args.get("sort") or ""
     if sort.lstrip("-") not in ORDER_SORTS:
         sort = ""
-    stmt = stmt.order_by(*_order_sort(sort))
-    page = paginate(stmt, request.args.get("page"))
-    counted = base.with_only_columns(Order._state, func.count()).group_by(Order._state).order_by(None)
+    # The page's ids first, sorted on an index alone; then those rows with their distributor and
+    # county. Joining first made the database join every matching order before keeping 50.
+    page = paginate(stmt.with_only_columns(Order.id).order_by(*_order_sort(sort)), request.args.get("page"))
+    page.items = _rows(page.items)
+    counted = (
+        base.with_only_columns(Order._state, func.count())
+        .where(Order._state.in_(COUNTED_STATES))
+        .group_by(Order._state)
+        .order_by(None)
+    )
     counts = dict(db.session.execute(counted).all())
     args = {k: v for k, v in {"q": q, "state": state, "sort": sort}.items() if v}
     if request.args.get("all") == "1":
@@ -96,7 +110,46 @@ def index():
         counts=counts,
         machine=ORDER_MACHINE,
         desk_queue=DESK_QUEUE,
+        state_labels=state_labels(),
+        sla_badges=sla_badges(),
+        order_link=url_parts("orders.detail", "order_id"),
     )
+
+
+# What a row of the list shows, in the order templates/orders/index.html unpacks it.
+ROW_COLUMNS = (
+    Order.id,
+    Order.number,
+    Order._state,
+    Order.sla_status,
+    Order.sla_due_at,
+    Distributor.name,
+    Territory.full_name,
+    Order.total,
+    Order.created_at,
+)
+
+
+def _rows(order_ids: list[int]) -> list:
+    """The list's rows of ``order_ids``, in that order: plain rows, one query (no ORM objects to build)."""
+    if not order_ids:
+        return []
+    found = {
+        row[0]: row
+        for row in db.session.execute(
+            select(*ROW_COLUMNS)
+            .join(Distributor, Distributor.id == Order.distributor_id)
+            .join(Territory, Territory.code == Order.ship_to_code)
+            .where(Order.id.in_(order_ids))
+        )
+    }
+    return [found[order_id] for order_id in order_ids]
+
+
+@once_per_catalog
+def state_labels() -> dict[str, str]:
+    """Each order state's label by its code, for the rows' badges."""
+    return {s.code: str(s.label) for s in ORDER_MACHINE.states}
 
 
 def _order(order_id) -> Order:
@@ -112,6 +165,12 @@ def detail(order_id):
 def _render_detail(order: Order, status: int = 200, ship_form: dict | None = None):
     staff = current_user.role in STAFF_ROLES
     events = engine.available_events(order, current_user)
+    history = engine.history_of(order)
+    if not staff:
+        # Discounts are internal: the portal sees the final prices, never a request or its reasons.
+        history = [entry for entry in history if entry.event not in discounts.NOTE_LABELS]
+    # A request left on a cancelled order can no longer be decided: it is not offered.
+    waiting = discounts.pending(order) if staff and order.state in discounts.DISCOUNTABLE else []
     return (
         render_template(
             "orders/detail.html",
@@ -120,7 +179,11 @@ def _render_detail(order: Order, status: int = 200, ship_form: dict | None = Non
             staff=staff,
             events=events,
             gates=gates.report(order, current_user) if staff and order.state in ("submitted", "on_hold") else [],
-            history=engine.history_of(order),
+            history=history,
+            note_labels=discounts.NOTE_LABELS,
+            discounts=waiting,
+            discount_refusals={d.id: discounts.refusal(d, current_user) for d in waiting},
+            pending_lines={d.order_line_id for d in waiting},
             shipments=order.shipments,
             may=_abilities(order),
             proposal=_proposal(order) if order.state == "picking" and current_user.role in DESK else {},
@@ -143,6 +206,7 @@ def _abilities(order: Order) -> dict[str, bool]:
         "ship": order.state == "picking" and role in DESK,
         "receipt": order.state == "shipped" and role in (Role.DISTRIBUTOR, *DESK),
         "invoice": order.state == "delivered" and role in DESK,
+        "discount": order.state in discounts.DISCOUNTABLE and role in discounts.REQUESTERS,
     }
 
 
@@ -362,6 +426,77 @@ def invoice(order_id):
     return _back(order)
 
 
+# -- discounts (four eyes) --------------------------------------------------------------------
+
+
+@bp.route("/<int:order_id>/lines/<int:order_line_id>/discount", methods=["POST"])
+@roles_required(*discounts.REQUESTERS)
+def discount_request(order_id, order_line_id):
+    order = _order(order_id)
+    if not any(line.id == order_line_id for line in order.lines):
+        abort(404)
+    outcome = perform(
+        discounts.request_discount,
+        order,
+        current_user,
+        seen_version=request.form.get("seen_version"),
+        line_id=order_line_id,
+        unit_price=request.form.get("unit_price"),
+        reason=request.form.get("reason"),
+    )
+    if outcome.ok:
+        flash(_("Discount requested: a manager other than you decides it."), "success")
+    return _back(order)
+
+
+@bp.route("/discounts/<int:discount_id>/decide", methods=["POST"])
+@roles_required(*discounts.DECIDERS)
+def discount_decide(discount_id):
+    discount = db.session.get(OrderDiscount, discount_id)
+    if discount is None:
+        abort(404)
+    order = _order(discount.order_id)  # 404 unless the order is in reach
+    decision = request.form.get("decision")
+    if decision not in ("approve", "reject"):
+        check_version(discount, request.form.get("seen_version"))  # a stale page hears "reload" first
+        flash(_("Approve or reject the discount."), "danger")
+        return _back(order)
+    outcome = perform(
+        discounts.decide,
+        discount,
+        current_user,
+        seen_version=request.form.get("seen_version"),
+        approve=decision == "approve",
+        comment=request.form.get("comment"),
+    )
+    if outcome.ok:
+        flash(_("Discount approved.") if decision == "approve" else _("Discount rejected."), "success")
+    return _back(order)
+
+
+@bp.route("/discounts")
+@roles_required(*STAFF_ROLES)
+def discounts_index():
+    """Discount requests waiting for a manager, on orders in the user's reach, oldest first."""
+    visible = scoped(Order, current_user).with_only_columns(Order.id).scalar_subquery()
+    stmt = (
+        select(OrderDiscount)
+        .join(Order, Order.id == OrderDiscount.order_id)
+        .where(
+            OrderDiscount.status == DiscountStatus.PENDING,
+            Order._state.in_(discounts.DISCOUNTABLE),
+            Order.id.in_(visible),
+        )
+        .order_by(OrderDiscount.id)
+    )
+    page = paginate(stmt, request.args.get("page"))
+    return render_template(
+        "orders/discounts.html",
+        page=page,
+        refusals={d.id: discounts.refusal(d, current_user) for d in page.items},
+    )
+
+
 # -- shipments: the 随货同行单 -------------------------------------------------------------
 
 
@@ -447,6 +582,67 @@ def lot_new():
             return redirect(url_for("orders.lot_detail", lot_id=outcome.value.id))
         return render_template("orders/lot_form.html", products=products, form=form), 422
     return render_template("orders/lot_form.html", products=products, form={})
+
+
+@bp.route("/lots/import", methods=["GET", "POST"])
+@roles_required(*DESK)
+def lot_import():
+    """Upload a lot list: its dry run is shown at once (the list is small), with every row's problems."""
+    from crm.orders import lot_import as importer
+
+    if request.method == "GET":
+        return render_template("orders/lot_import.html", labels=importer.column_labels(), result=None)
+    if request.content_length and request.content_length > importer.max_upload_bytes() + 64 * 1024:
+        flash(importer.too_large_message(), "danger")  # refused before a byte of it is stored
+        return render_template("orders/lot_import.html", labels=importer.column_labels(), result=None), 422
+    path = None
+    try:
+        token = importer.receive(request.files.get("file"), current_user)
+        path = importer.stored_path(token, current_user)
+        with read_transaction(db.session):
+            result = importer.plan(path)
+            page = _lot_preview(importer, result, token)
+    except BusinessError as refused:
+        importer.discard(path)
+        db.session.rollback()
+        flash(refused.message, "danger")
+        return render_template("orders/lot_import.html", labels=importer.column_labels(), result=None), 422
+    if not result.ok:
+        importer.discard(path)  # nothing of it can be imported: it is corrected and uploaded again
+    return page, (200 if result.ok else 422)
+
+
+def _lot_preview(importer, result, token: str | None) -> str:
+    return render_template(
+        "orders/lot_import.html",
+        labels=importer.column_labels(),
+        result=result,
+        token=token if result.ok else None,
+        errors=result.errors[:500],
+        more_errors=max(0, len(result.errors) - 500),
+    )
+
+
+@bp.route("/lots/import/confirm", methods=["POST"])
+@roles_required(*DESK)
+def lot_import_confirm():
+    """Create every lot of the checked upload, or none (the file is checked again first)."""
+    from crm.orders import lot_import as importer
+
+    path = importer.stored_path(request.form.get("token", ""), current_user)
+    if path is None:
+        abort(404)  # another user's upload, one already imported, or none
+    try:
+        made = importer.create(path, current_user)
+    except importer.ImportRefused as refused:
+        db.session.rollback()
+        importer.discard(path)
+        flash(refused.message, "danger")
+        return _lot_preview(importer, refused.plan, None), 422
+    db.session.commit()
+    importer.discard(path)
+    flash(_("%(n)d lots imported.", n=len(made)), "success")
+    return redirect(url_for("orders.lots_index"))
 
 
 @bp.route("/lots/<int:lot_id>")

@@ -9,7 +9,8 @@ invoice), so the order pages fire them through ``crm.orders.services``.
 The gates of supply are guards: confirming, releasing and shipping need an
 active distributor with a valid drug-trading licence and GSP certificate and an
 agreement in force whose grants cover the ship-to county for every line. The
-checks live in ``crm.orders.gates`` so the order page can show each one.
+checks live in ``crm.orders.gates`` so the order page can show each one. A discount
+request waiting for a manager (``crm.orders.discounts``) holds back confirming and picking.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ NOT_THE_ASKER = Guard(
     _gate("not_the_asker"),
     _l("Whoever placed the order, put it on hold or asked for its release cannot release it: another manager must."),
 )
+PRICES_SETTLED = Guard(
+    _gate("no_pending_discount"),
+    _l("A discount request on this order awaits a manager's decision: decide it first."),
+)
 FULLY_SHIPPED = Guard(_gate("fully_shipped"), _l("Every line must be shipped in full first."))
 CANCELLABLE_BY_ACTOR = Guard(
     _gate("actor_may_cancel"),
@@ -87,7 +92,7 @@ ORDER_MACHINE = Machine(
             ("submitted",),
             "confirmed",
             DESK,
-            guards=(*SUPPLY_GATES, CREDIT_OK),
+            guards=(*SUPPLY_GATES, PRICES_SETTLED, CREDIT_OK),
             hidden=True,
         ),
         Event(
@@ -109,7 +114,14 @@ ORDER_MACHINE = Machine(
             comment_required=True,
             hidden=True,
         ),
-        Event("start_picking", _l("Start picking"), ("confirmed",), "picking", DESK, guards=SUPPLY_GATES),
+        Event(
+            "start_picking",
+            _l("Start picking"),
+            ("confirmed",),
+            "picking",
+            DESK,
+            guards=(*SUPPLY_GATES, PRICES_SETTLED),
+        ),
         Event(
             "ship",
             _l("Shipped"),
