@@ -21,6 +21,7 @@ from crm.db import SAFE_METHODS
 from crm.extensions import db
 from crm.i18n import lazy_gettext as _l
 from crm.sla.badge import deadline_badge
+from crm.workflow.confirm import confirm_move
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,8 @@ def init_app(app) -> None:
     # Every phone on screen in one format, the national one a Chinese user dials (138 0013 8000).
     app.jinja_env.globals["phone"] = format_phone
     app.jinja_env.globals["deadline_badge"] = deadline_badge
+    # A workflow button asks first when the same user could not take the move back.
+    app.jinja_env.globals["confirm_move"] = confirm_move
 
     @app.before_request
     def _refuse_nul():

@@ -5,7 +5,7 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from crm.access.roles import Role
-from crm.common.forms import VersionedForm
+from crm.common.forms import PhoneField, VersionedForm
 from crm.i18n import lazy_gettext as _l
 from crm.territories.forms import TerritoryField
 
@@ -32,7 +32,7 @@ class UserForm(VersionedForm):
         validators=[Optional(), Length(max=254)],
         description=_l("Email notifications go to this address; without one, only the in-app inbox."),
     )
-    mobile = StringField(_l("Mobile"), filters=[_strip], validators=[Optional(), Length(max=40)])
+    mobile = PhoneField(_l("Mobile"), filters=[_strip], validators=[Optional(), Length(max=40)])
     role = SelectField(_l("Role"), validators=[DataRequired()])
     is_director = BooleanField(
         _l("Is a director"),

@@ -24,7 +24,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from crm.common.forms import VersionedForm
+from crm.common.forms import PhoneField, VersionedForm
 from crm.i18n import lazy_gettext as _l
 from crm.leads.models import DistributorKind, LostReason, TouchKind, TouchMethod
 
@@ -38,8 +38,8 @@ class ContactForm(Form):
     # A person's name: 姓名, not the 名称 of a thing.
     name = StringField(_l("Full name"), validators=[Optional(), Length(max=64)])
     title = StringField(_l("Position"), validators=[Optional(), Length(max=64)])
-    phone1 = StringField(_l("Phone"), validators=[Optional(), Length(max=40)])
-    phone2 = StringField(_l("Second phone"), validators=[Optional(), Length(max=40)])
+    phone1 = PhoneField(_l("Phone"), validators=[Optional(), Length(max=40)])
+    phone2 = PhoneField(_l("Second phone"), validators=[Optional(), Length(max=40)])
 
 
 class LeadForm(FlaskForm):

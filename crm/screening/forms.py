@@ -6,7 +6,7 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from crm.common.forms import VersionedForm
+from crm.common.forms import PhoneField, VersionedForm
 from crm.distributors.models import DocumentKind
 from crm.i18n import lazy_gettext as _l
 from crm.screening.models import Criterion
@@ -25,7 +25,7 @@ class CaseForm(VersionedForm):
     territory_code = SelectField(_l("Territory"), choices=[], validate_choice=False, validators=[Optional()])
     address = StringField(_l("Address"), validators=[Optional(), Length(max=255)])
     contact_name = StringField(_l("Contact person"), validators=[Optional(), Length(max=64)])
-    contact_phone = StringField(_l("Contact phone"), validators=[Optional(), Length(max=40)])
+    contact_phone = PhoneField(_l("Contact phone"), validators=[Optional(), Length(max=40)])
     summary = TextAreaField(
         _l("Why this applicant"),
         validators=[Optional(), Length(max=4000)],

@@ -48,6 +48,9 @@ class Event:
     # Fired by a domain service with its own form (a touch, a merge, a lost reason),
     # never by the generic button: hidden events get no button and no generic route.
     hidden: bool = False
+    # Whether its button asks "are you sure" first. None: decided by Machine.undoable_by,
+    # so a new workflow's one-tap moves that cannot be taken back ask without anyone remembering.
+    confirm: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,25 @@ class Machine:
                     seen.add(event.target)
                     queue.append((event.target, [*events, event.name]))
         return None
+
+    def undoable_by(self, event: Event, role: Role) -> bool:
+        """Whether someone of ``role`` who fires ``event`` can take it back with one event of their own.
+
+        A move into a final state never can; otherwise it can when an event open to the same role
+        leads straight back from the target to a state the move may start from (a self-loop, such
+        as logging a touch, changes no state). The buttons of the others ask for confirmation.
+        """
+        if event.confirm is not None:
+            return not event.confirm
+        if event.target in event.sources:
+            return True
+        if self.state(event.target).final:
+            return False
+        return any(
+            role in back.roles and event.target in back.sources and back.target in event.sources
+            for back in self.events
+            if back is not event
+        )
 
     def state(self, code: str) -> State:
         return self._states[code]

@@ -81,8 +81,32 @@ def test_rep_finds_a_lead_by_initials_logs_a_visit_and_moves_it_to_intent(sign_i
     timeline = page.locator("[data-testid=timeline]")
     expect(timeline.locator("[data-entry=touch]").first).to_contain_text("到店拜访王总")
 
-    # Move it to intent with the button of the available event.
-    page.locator("button[data-event=show_intent]").click()
+    # Move it to intent with the button of the available event. The rep cannot take it back,
+    # so one tap asks first (data-confirm, static/js/app.js): saying no changes nothing.
+    asked = []
+
+    def answer(accept: bool):
+        def handle(dialog):
+            asked.append((dialog.type, dialog.message))
+            if accept:
+                dialog.accept()
+            else:
+                dialog.dismiss()
+
+        return handle
+
+    lead_url = page.url
+    intent = page.locator("button[data-event=show_intent]")
+    page.once("dialog", answer(False))
+    intent.tap()
+    assert asked == [("confirm", "确定执行「有意向」吗？此操作无法撤销。")]
+    page.goto(lead_url)
+    expect(page.locator("[data-testid=state]")).to_have_attribute("data-state", "contacted")
+    expect(timeline.locator("[data-event=show_intent]")).to_have_count(0)
+    page.once("dialog", answer(True))
+    with page.expect_navigation():
+        intent.tap()
+    assert len(asked) == 2
     page.wait_for_url(re.compile(r"/leads/\d+$"))
     expect(page.locator("[data-testid=state]")).to_have_attribute("data-state", "intent")
     expect(timeline.locator("[data-event=show_intent]")).to_have_count(1)

@@ -42,6 +42,9 @@ def test_an_order_from_a_phone_to_the_statement(browser, live_server):
     phone = browser.new_context(base_url=live_server, viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
     desk_context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 800}, locale="zh-CN")
     portal, desk = phone.new_page(), desk_context.new_page()
+    # Confirming, shipping, receiving cannot be taken back: each asks first, and the people say yes.
+    for page in (portal, desk):
+        page.on("dialog", lambda dialog: dialog.accept())
     try:
         _sign_in(portal, "13800138032")
         portal.goto("/portal/catalogue")

@@ -248,6 +248,8 @@ def other_company_url(page: Page) -> str:
 
 
 def test_rep_submits_manager_approves_agreement_signed_portal_user_sees_its_own_company(sign_in, page, tmp_path):
+    # Submitting, picking up and approving cannot be taken back: each asks first, and the people say yes.
+    page.on("dialog", lambda dialog: dialog.accept())
     company, uscc, phone = unique_applicant()
 
     case_id = rep_opens_and_submits(page, sign_in, company, uscc, phone, tmp_path)

@@ -123,6 +123,9 @@ def test_a_rep_starts_screening_from_an_applied_lead(app, staff):
 
     form = text(client.get(f"/screening/new?lead_id={lead_id}"))
     assert "深圳南山仁和医药有限公司" in form
+    # The form fills in the lead's phone as people read it, not in the stored E.164 form.
+    assert 'value="139 1234 5678"' in form
+    assert "+86" not in form
     response = send(client, "/screening/new", {"lead_id": lead_id, "summary": "有二十家药店"})
     assert response.status_code == 303, text(response)
     case_id = int(response.headers["Location"].rsplit("/", 1)[-1])
@@ -137,6 +140,9 @@ def test_a_rep_starts_screening_from_an_applied_lead(app, staff):
     # The phone reads as on the lead page, in the national format; E.164 only in the tel: link.
     assert "139 1234 5678" in case_page
     assert case_page.count("+8613912345678") == case_page.count('href="tel:+8613912345678"')
+    edit_form = text(client.get(f"/screening/{case_id}/edit"))
+    assert 'value="139 1234 5678"' in edit_form
+    assert "+86" not in edit_form
     # One open case per lead: the link is gone and a second case is refused.
     assert "/screening/new?lead_id=" not in text(client.get(f"/leads/{lead_id}"))
     again = send(client, "/screening/new", {"lead_id": lead_id})
