@@ -180,7 +180,12 @@ def test_receipt_is_confirmed_automatically_after_the_policy_days(app, drive_ord
         assert services.auto_confirm_receipts(now=order.shipped_at + timedelta(days=14)) == 1
         db.session.commit()
         assert order.state == "delivered"
-        last = db.session.query(WorkflowHistory).filter_by(workflow="orders", record_id=order_id).all()[-1]
+        last = (
+            db.session.query(WorkflowHistory)
+            .filter_by(workflow="orders", record_id=order_id)
+            .order_by(WorkflowHistory.id)
+            .all()[-1]
+        )
         assert last.actor_id is None
         assert "自动确认收货" in last.comment
 
