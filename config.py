@@ -123,8 +123,8 @@ class Config:
     # No request body beyond the largest upload we accept (plus form overhead): Werkzeug
     # refuses it with 413 before it is spooled to disk.
     MAX_CONTENT_LENGTH = max(LEAD_IMPORT_MAX_BYTES, TOUCH_PHOTO_MAX_BYTES, DOCUMENT_MAX_BYTES) + 1024 * 1024
-    # An XLSX export of the lead list holds at most this many rows; beyond it the user narrows the filters.
-    LEAD_EXPORT_MAX_ROWS = int(os.environ.get("LEAD_EXPORT_MAX_ROWS", "50000"))
+    # An XLSX export of a list (leads, orders) holds at most this many rows; beyond it the user narrows the filters.
+    EXPORT_MAX_ROWS = int(os.environ.get("EXPORT_MAX_ROWS") or os.environ.get("LEAD_EXPORT_MAX_ROWS") or "50000")
     # A lead its owner has not touched for this many working days returns to its territory's pool (公海).
     LEAD_POOL_DAYS = int(os.environ.get("LEAD_POOL_DAYS", "10"))
     # A rep cannot claim pool leads while owning this many open leads.

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-from zoneinfo import ZoneInfo
-
 from flask import Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -12,7 +9,7 @@ from sqlalchemy import func, select
 from crm.access.roles import Role, roles_required
 from crm.common.phones import format_phone
 from crm.common.spreadsheets import XlsxExport
-from crm.common.time import utcnow
+from crm.common.time import local_naive, local_now
 from crm.extensions import db
 from crm.i18n import gettext as _
 from crm.i18n import once_per_catalog
@@ -21,11 +18,9 @@ from crm.leads.blueprint import bp
 from crm.leads.models import Channel, Lead
 from crm.territories.models import Territory
 from crm.web import fixed_url
-from crm.workflow.badges import sla_badges, url_parts
-from crm.workflow.models import SlaStatus
+from crm.workflow.badges import sla_badges, sla_status_labels, url_parts
 
 LIST_ROLES = (Role.ADMIN, Role.MANAGER, Role.REP, Role.SERVICE)
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def lead_url_parts() -> tuple[str, str]:
@@ -37,17 +32,6 @@ def lead_url_builder():
     """A function lead id → the lead's page (see ``lead_url_parts``)."""
     before, after = lead_url_parts()
     return lambda lead_id: f"{before}{int(lead_id)}{after}"
-
-
-@once_per_catalog
-def sla_filter_labels() -> dict[str, str]:
-    return {
-        SlaStatus.OK: _("On time"),
-        SlaStatus.WARNING: _("Due soon"),
-        SlaStatus.BREACHED: _("Overdue"),
-        SlaStatus.PAUSED: _("Clock paused"),
-        SlaStatus.MET: _("Deadline met"),
-    }
 
 
 @once_per_catalog
@@ -82,7 +66,7 @@ def index():
         selected_owner=_chosen(queries.owner_choices, filters.owner, user),
         selected_campaign=_chosen(queries.campaign_choices, filters.campaign),
         channels=channel_choices(),
-        sla_labels=sla_filter_labels(),
+        sla_labels=sla_status_labels(),
         sla_badges=sla_badges(),
         lead_link=lead_url_parts(),
         pool_url=_url_if_allowed("leads.pool", user),
@@ -136,10 +120,6 @@ def _url_if_allowed(endpoint: str, user) -> str | None:
     return fixed_url(endpoint) if user.role in getattr(view, "allowed_roles", frozenset()) else None
 
 
-def _shanghai_date(instant):
-    return instant.replace(tzinfo=UTC).astimezone(SHANGHAI).date() if instant else None
-
-
 def export_headers() -> list[str]:
     return [
         _("Company name"),
@@ -172,7 +152,7 @@ def export_row(lead: Lead) -> list:
         "、".join(contacts),
         "、".join(phones),
         lead.next_touch_on,
-        _shanghai_date(lead.created_at),
+        local_naive(lead.created_at).date() if lead.created_at else None,
     ]
 
 
@@ -181,7 +161,7 @@ def export_row(lead: Lead) -> list:
 def export():
     """The current filtered list, every page of it, as an XLSX file (refused above the configured cap)."""
     filters = queries.LeadFilters.from_args(request.args)
-    limit = current_app.config["LEAD_EXPORT_MAX_ROWS"]
+    limit = current_app.config["EXPORT_MAX_ROWS"]
     stmt = queries.filtered_leads(current_user, filters)
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     if total > limit:
@@ -200,5 +180,5 @@ def export():
     rows = db.session.scalars(queries.lead_export_stmt(current_user, filters).execution_options(yield_per=1000))
     for lead in rows:
         sheet.append(export_row(lead))
-    stamp = utcnow().replace(tzinfo=UTC).astimezone(SHANGHAI).strftime("%Y%m%d-%H%M")
+    stamp = local_now().strftime("%Y%m%d-%H%M")
     return export.send(f"leads-{stamp}.xlsx")

@@ -8,9 +8,10 @@ A record out of reach answers 404. Each POST runs one service through
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -19,7 +20,8 @@ from crm.access.roles import STAFF_ROLES, Role, roles_required
 from crm.access.scoping import get_scoped_or_404, scoped
 from crm.common.errors import BusinessError, Conflict, check_version
 from crm.common.pagination import paginate
-from crm.common.time import local_today
+from crm.common.spreadsheets import XlsxExport
+from crm.common.time import local_naive, local_now, local_today
 from crm.db import read_transaction
 from crm.distributors.models import Distributor
 from crm.extensions import db
@@ -31,7 +33,7 @@ from crm.orders.workflow import ORDER_MACHINE
 from crm.territories.models import Territory
 from crm.web import perform
 from crm.workflow import engine
-from crm.workflow.badges import sla_badges, url_parts
+from crm.workflow.badges import sla_badges, sla_status_labels, url_parts
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
@@ -65,29 +67,55 @@ def _order_sort(sort: str) -> tuple:
     return (column.desc() if descending else column.asc(), Order.id.desc())
 
 
+@dataclass
+class OrderFilters:
+    """What the list (and its export) was asked for; anything that does not parse is ignored."""
+
+    state: str
+    q: str
+    sort: str
+    queue: bool  # the order desk's default view: what waits on it
+    everything: bool  # "all=1": the desk asked for every order
+
+    @classmethod
+    def from_args(cls, args) -> OrderFilters:
+        state = args.get("state") or ""
+        if state not in {s.code for s in ORDER_MACHINE.states}:
+            state = ""
+        sort = args.get("sort") or ""
+        if sort.lstrip("-") not in ORDER_SORTS:
+            sort = ""
+        everything = args.get("all") == "1"
+        queue = current_user.role == Role.SERVICE and not everything and not state
+        return cls(state, (args.get("q") or "").strip()[:64], sort, queue, everything)
+
+    def as_args(self) -> dict[str, str]:
+        """The non-empty filters, for page, sort and export links."""
+        args = {k: v for k, v in {"q": self.q, "state": self.state, "sort": self.sort}.items() if v}
+        if self.everything:
+            args["all"] = "1"
+        return args
+
+    def ids(self, base):
+        """The matching orders' ids in the list's order: one statement on the orders table alone."""
+        stmt = base
+        if self.state:
+            stmt = stmt.where(Order._state == self.state)
+        elif self.queue:
+            stmt = stmt.where(Order._state.in_(DESK_QUEUE))
+        if self.q:
+            stmt = stmt.where(Order.number.contains(self.q) | Order.distributor.has(Distributor.name.contains(self.q)))
+        return stmt.with_only_columns(Order.id).order_by(*_order_sort(self.sort))
+
+
 @bp.route("/")
 @roles_required(*ANYONE)
 def index():
-    states = {s.code for s in ORDER_MACHINE.states}
-    state = request.args.get("state") or ""
-    queue = current_user.role == Role.SERVICE and request.args.get("all") != "1" and not state
-    if state not in states:
-        state = ""
-    q = (request.args.get("q") or "").strip()[:64]
+    filters = OrderFilters.from_args(request.args)
     base = scoped(Order, current_user)
-    stmt = base
-    if state:
-        stmt = stmt.where(Order._state == state)
-    elif queue:
-        stmt = stmt.where(Order._state.in_(DESK_QUEUE))
-    if q:
-        stmt = stmt.where(Order.number.contains(q) | Order.distributor.has(Distributor.name.contains(q)))
-    sort = request.args.get("sort") or ""
-    if sort.lstrip("-") not in ORDER_SORTS:
-        sort = ""
     # The page's ids first, sorted on an index alone; then those rows with their distributor and
     # county. Joining first made the database join every matching order before keeping 50.
-    page = paginate(stmt.with_only_columns(Order.id).order_by(*_order_sort(sort)), request.args.get("page"))
+    page = paginate(filters.ids(base), request.args.get("page"))
     page.items = _rows(page.items)
     counted = (
         base.with_only_columns(Order._state, func.count())
@@ -96,24 +124,70 @@ def index():
         .order_by(None)
     )
     counts = dict(db.session.execute(counted).all())
-    args = {k: v for k, v in {"q": q, "state": state, "sort": sort}.items() if v}
-    if request.args.get("all") == "1":
-        args["all"] = "1"
     return render_template(
         "orders/index.html",
         page=page,
-        state=state,
-        q=q,
-        sort=sort,
-        args=args,
-        queue=queue,
+        state=filters.state,
+        q=filters.q,
+        sort=filters.sort,
+        args=filters.as_args(),
+        queue=filters.queue,
         counts=counts,
+        # The state menu: open states with their counts, final ones without (see COUNTED_STATES).
+        state_options=[
+            (s.code, str(s.label) if s.final else f"{s.label} ({counts.get(s.code, 0)})") for s in ORDER_MACHINE.states
+        ],
         machine=ORDER_MACHINE,
         desk_queue=DESK_QUEUE,
         state_labels=state_labels(),
         sla_badges=sla_badges(),
         order_link=url_parts("orders.detail", "order_id"),
     )
+
+
+@bp.route("/export.xlsx")
+@roles_required(*ANYONE)
+def export():
+    """The list as filtered and sorted, every page of it, as XLSX (refused above the configured cap)."""
+    filters = OrderFilters.from_args(request.args)
+    ids = filters.ids(scoped(Order, current_user))
+    limit = current_app.config["EXPORT_MAX_ROWS"]
+    total = db.session.scalar(select(func.count()).select_from(ids.order_by(None).subquery()))
+    if total > limit:
+        flash(
+            _(
+                "%(n)d orders match; an export holds at most %(limit)d. Narrow the search and export again.",
+                n=total,
+                limit=limit,
+            ),
+            "warning",
+        )
+        return redirect(url_for("orders.index", **filters.as_args()), code=303)
+    labels = state_labels()
+    deadlines = sla_status_labels()
+    export = XlsxExport()  # distributor and county names are users' text: never a formula in the file
+    sheet = export.sheet(
+        _("Orders"),
+        [_("Order"), _("State"), _("Deadline"), _("Due by"), _("Distributor"), _("Ship to"), _("Amount"), _("Placed")],
+    )
+    order_ids = list(db.session.scalars(ids))
+    for start in range(0, len(order_ids), 1000):
+        for _id, number, state_code, sla_status, due_at, distributor, ship_to, total_, placed in _rows(
+            order_ids[start : start + 1000]
+        ):
+            sheet.append(
+                [
+                    number,
+                    labels[state_code],
+                    deadlines.get(sla_status, ""),
+                    local_naive(due_at),
+                    distributor,
+                    ship_to,
+                    total_,
+                    local_naive(placed),
+                ]
+            )
+    return export.send(f"orders-{local_now().strftime('%Y%m%d-%H%M')}.xlsx")
 
 
 # What a row of the list shows, in the order templates/orders/index.html unpacks it.

@@ -103,6 +103,9 @@ ORDER_MACHINE = Machine(
             frozenset({Role.SERVICE, Role.MANAGER, Role.ADMIN}),
             comment_required=True,
             hidden=True,
+            # "release" is open to managers, but never to the one who put the hold on (NOT_THE_ASKER):
+            # whoever holds an order cannot take it back, so the button asks first.
+            confirm=True,
         ),
         Event(
             "release",

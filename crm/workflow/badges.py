@@ -40,6 +40,18 @@ def sla_badges() -> dict[str | None, SlaBadge | None]:
     }
 
 
+@once_per_catalog
+def sla_status_labels() -> dict[str, str]:
+    """A deadline's status in a word, for filter menus and exports."""
+    return {
+        SlaStatus.OK: _("On time"),
+        SlaStatus.WARNING: _("Due soon"),
+        SlaStatus.BREACHED: _("Overdue"),
+        SlaStatus.PAUSED: _("Clock paused"),
+        SlaStatus.MET: _("Deadline met"),
+    }
+
+
 def url_parts(endpoint: str, arg: str) -> tuple[str, str]:
     """A record page's URL around its id: (before, after), built once per page.
 

@@ -490,7 +490,7 @@ def test_export_headers_in_chinese(app, people, leads):
 
 
 def test_export_above_the_cap_asks_to_narrow_the_filters(app, people, leads):
-    app.config["LEAD_EXPORT_MAX_ROWS"] = 2
+    app.config["EXPORT_MAX_ROWS"] = 2
     try:
         client = signed_in(app, people["admin"])
         response = client.get("/leads/export.xlsx?channel=trade_show")
@@ -498,7 +498,7 @@ def test_export_above_the_cap_asks_to_narrow_the_filters(app, people, leads):
         assert "channel=trade_show" in response.headers["Location"]
         assert _export(client, "?channel=web")[1:]  # two rows: under the cap
     finally:
-        app.config["LEAD_EXPORT_MAX_ROWS"] = 50_000
+        app.config["EXPORT_MAX_ROWS"] = 50_000
 
 
 def test_a_large_list_counts_up_to_a_limit_and_still_pages_newest_first(app, people, monkeypatch):

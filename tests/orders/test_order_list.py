@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import re
 
+from openpyxl import load_workbook
+
 from crm.access.roles import Role
-from tests.helpers import counted_queries, login
+from crm.distributors.models import Distributor
+from crm.extensions import db
+from tests.helpers import counted_queries, gen_distributor, login
 from tests.orders.conftest import place
 
 
@@ -67,3 +72,63 @@ def test_the_state_menu_counts_open_orders_only(app, client, shop, people, drive
     assert "(" not in options["closed"]
     assert "(" not in options["cancelled"]
     assert len(order_ids(page)) == 3
+
+
+def exported(client, query: str) -> list[list]:
+    response = client.get(f"/orders/export.xlsx?{query}")
+    assert response.status_code == 200, response.status_code
+    assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    return [[cell.value for cell in row] for row in sheet.iter_rows(min_row=2)]
+
+
+def test_the_export_is_the_list_as_filtered_and_sorted_with_user_text_kept_as_text(app, client, shop, people):
+    with app.app_context():
+        db.session.get(Distributor, shop.distributor_id).name = '=HYPERLINK("http://evil.example","点我")'
+        db.session.commit()
+    for _ in range(3):
+        place(app, shop)
+    login(client, people[Role.SERVICE])
+    page = client.get("/orders/?all=1&sort=-number").get_data(as_text=True)
+    export_href = re.search(r'href="(/orders/export\.xlsx[^"]*)" data-testid="order-export"', page).group(1)
+    assert "sort=-number" in export_href
+    assert "all=1" in export_href
+    rows = exported(client, "all=1&sort=-number")
+    numbers = [row[0] for row in rows]
+    assert numbers == order_ids(page) == sorted(numbers, reverse=True)
+    assert {row[1] for row in rows} == {"已提交"}
+    assert rows[0][4] == '=HYPERLINK("http://evil.example","点我")'  # the text, not a live formula
+    workbook = load_workbook(io.BytesIO(client.get("/orders/export.xlsx?all=1").data))
+    assert workbook.active.cell(row=2, column=5).data_type == "s"
+    assert exported(client, "state=cancelled") == []
+
+
+def test_a_company_exports_only_its_own_orders(app, client, shop, make_user):
+    place(app, shop)
+    other = gen_distributor(app, "440305", name="别家医药")
+    login(client, make_user(Role.DISTRIBUTOR, company_id=other))
+    assert exported(client, "") == []
+    own = app.test_client()
+    login(own, make_user(Role.DISTRIBUTOR, company_id=shop.distributor_id))
+    assert len(exported(own, "")) == 1
+
+
+def test_an_export_above_the_cap_asks_to_narrow_the_search(app, client, shop, people):
+    for _ in range(3):
+        place(app, shop)
+    login(client, people[Role.SERVICE])
+    app.config["EXPORT_MAX_ROWS"] = 2
+    try:
+        response = client.get("/orders/export.xlsx?all=1", follow_redirects=True)
+    finally:
+        app.config["EXPORT_MAX_ROWS"] = 50_000
+    assert response.mimetype == "text/html"
+    assert "3 个订单符合条件" in response.get_data(as_text=True)
+
+
+def test_a_new_search_keeps_the_chosen_sort(app, client, shop, people):
+    login(client, people[Role.SERVICE])
+    page = client.get("/orders/?all=1&sort=-placed").get_data(as_text=True)
+    form = re.search(r'<form[^>]*data-testid="order-filters".*?</form>', page, re.S).group(0)
+    assert '<input type="hidden" name="sort" value="-placed">' in form
+    assert '<input type="hidden" name="all" value="1">' in form

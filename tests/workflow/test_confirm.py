@@ -6,6 +6,7 @@ import re
 
 from crm.access.roles import Role
 from crm.leads.workflow import LEAD_MACHINE
+from crm.orders.workflow import ORDER_MACHINE
 from crm.workflow.confirm import confirm_message
 from tests.leads.test_lead_pages import gen_lead, people, signed_in, text  # noqa: F401 (fixture)
 from tests.workflow.testflow import MACHINE
@@ -43,3 +44,9 @@ def test_the_lead_page_puts_the_question_on_the_buttons_that_need_it(app, people
     assert "data-confirm=" in lost
     manager_lost = text(signed_in(app, people["manager"]).get(f"/leads/{lead_id}/lost"))
     assert "data-confirm=" not in manager_lost
+
+
+def test_putting_an_order_on_hold_asks_whoever_does_it():
+    """Whoever holds an order may not release it (another manager must), so nobody can take it back."""
+    for role in (Role.SERVICE, Role.MANAGER, Role.ADMIN):
+        assert asks(ORDER_MACHINE, "hold", role), role
