@@ -358,10 +358,8 @@ def _portal_and_papers(distributor_id: int = 1) -> None:
     from crm.access.roles import Role
     from crm.auth.models import User
     from crm.auth.passwords import hash_password
-    from crm.distributors.models import DocumentKind, QualificationDocument
-    from crm.orders.models import Credit
+    from tests.orders.helpers import add_supply_papers
 
-    today = local_today()
     db.session.add(
         User(
             username=PORTAL_USER,
@@ -371,20 +369,7 @@ def _portal_and_papers(distributor_id: int = 1) -> None:
             password_hash=hash_password(PASSWORD),
         )
     )
-    for kind in (DocumentKind.DRUG_TRADING_LICENCE, DocumentKind.GSP_CERTIFICATE):
-        db.session.add(
-            QualificationDocument(
-                distributor_id=distributor_id,
-                kind=kind,
-                number=f"粤{kind.value[:3]}{distributor_id}",
-                expires_on=today + timedelta(days=365),
-                stored_name=f"{kind.value}-{distributor_id}.pdf",
-                original_name="证书.pdf",
-                content_type="application/pdf",
-                size=100,
-            )
-        )
-    db.session.add(Credit(distributor_id=distributor_id, credit_limit=Decimal("999999999999"), payment_days=30))
+    add_supply_papers(distributor_id, Decimal("999999999999"))
     db.session.commit()
 
 

@@ -23,6 +23,28 @@ from crm.workflow import engine
 STATES = ("submitted", "on_hold", "picking", "shipped", "delivered")
 
 
+def add_supply_papers(distributor_id: int, credit_limit: Decimal) -> None:
+    """What the supply gates ask of a distributor besides its agreement: both licences valid for a year, and credit.
+
+    Shared by the route matrices and bench/orders.py; the session is not flushed.
+    """
+    today = local_today()
+    for kind in (DocumentKind.DRUG_TRADING_LICENCE, DocumentKind.GSP_CERTIFICATE):
+        db.session.add(
+            QualificationDocument(
+                distributor_id=distributor_id,
+                kind=kind,
+                number=f"粤{kind.value[:3]}{distributor_id}",
+                expires_on=today + timedelta(days=365),
+                stored_name=f"{kind.value}-{distributor_id}.pdf",
+                original_name="证书.pdf",
+                content_type="application/pdf",
+                size=100,
+            )
+        )
+    db.session.add(Credit(distributor_id=distributor_id, credit_limit=credit_limit, payment_days=30))
+
+
 def make_suppliable(distributor_id: int, county: str, product_id: int, admin, number: str) -> None:
     """Active, licensed, with a signed agreement pricing ``product_id`` in ``county`` and credit; flushes."""
     distributor = db.session.get(Distributor, distributor_id)
@@ -41,20 +63,7 @@ def make_suppliable(distributor_id: int, county: str, product_id: int, admin, nu
         AgreementLine(product_id=product_id, territory_code=county, code_lo=lo, code_hi=hi, unit_price=Decimal("10"))
     )
     db.session.add(agreement)
-    for kind in (DocumentKind.DRUG_TRADING_LICENCE, DocumentKind.GSP_CERTIFICATE):
-        db.session.add(
-            QualificationDocument(
-                distributor_id=distributor_id,
-                kind=kind,
-                number=f"{kind.value[:3]}{distributor_id}",
-                expires_on=today + timedelta(days=365),
-                stored_name=f"{kind.value}-{distributor_id}.pdf",
-                original_name="证书.pdf",
-                content_type="application/pdf",
-                size=100,
-            )
-        )
-    db.session.add(Credit(distributor_id=distributor_id, credit_limit=Decimal("1000000"), payment_days=30))
+    add_supply_papers(distributor_id, Decimal("1000000"))
     db.session.flush()
 
 
