@@ -163,6 +163,9 @@ def detail(order_id):
 
 
 def _render_detail(order: Order, status: int = 200, ship_form: dict | None = None):
+    # Returns build on orders: the order page shows them, read late (no import cycle).
+    from crm.returns import services as returns
+
     staff = current_user.role in STAFF_ROLES
     events = engine.available_events(order, current_user)
     history = engine.history_of(order)
@@ -189,6 +192,10 @@ def _render_detail(order: Order, status: int = 200, ship_form: dict | None = Non
             proposal=_proposal(order) if order.state == "picking" and current_user.role in DESK else {},
             lot_choices=_lot_choices(order) if order.state == "picking" and current_user.role in DESK else {},
             ship_form=ship_form or {},
+            returns=returns.returns_of_order(order.id),
+            replacing=returns.replacing(order.id),
+            may_return=order.state in returns.DELIVERED_STATES
+            and current_user.role in (Role.DISTRIBUTOR, Role.SERVICE, Role.ADMIN),
             methods=PaymentMethod.choices(),
             today=local_today(),
         ),
