@@ -13,8 +13,7 @@ from crm.orders.models import Order, ShipmentItem, ShippedCode
 from crm.returns import services
 from crm.returns.models import ReturnRequest
 from crm.returns.workflow import RETURN_MACHINE
-from tests.orders.conftest import drive_order, lots, shop, user  # noqa: F401  (fixtures)
-from tests.orders.conftest import factory, people, products  # noqa: F401  (fixtures)
+from tests.orders.conftest import drive_order, factory, lots, people, products, shop, user  # noqa: F401  (fixtures)
 
 
 @dataclass(frozen=True)

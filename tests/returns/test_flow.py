@@ -32,7 +32,8 @@ def test_an_exchange_creates_a_free_replacement_order_linked_both_ways(app, driv
     with app.app_context():
         record = db.session.get(ReturnRequest, return_id)
         order = db.session.get(Order, record.replacement_order_id)
-        assert order.state == "submitted" and order.total == 0
+        assert order.state == "submitted"
+        assert order.total == 0
         assert {line.product.name: line.quantity for line in order.lines} == {"阿莫西林胶囊": 2, "丹参滴丸": 1}
         from crm.returns.services import replacing
 
@@ -50,7 +51,8 @@ def test_the_pages_show_the_return_and_the_replacement_both_ways(app, client, dr
     page = client.get(f"/returns/{return_id}").get_data(as_text=True)
     assert 'data-testid="replacement-order"' in page
     order_page = client.get(f"/orders/{replacement_id}").get_data(as_text=True)
-    assert number in order_page and 'data-testid="replacing"' in order_page
+    assert number in order_page
+    assert 'data-testid="replacing"' in order_page
     assert number in client.get(f"/orders/{source_id}").get_data(as_text=True)
 
 
@@ -72,7 +74,8 @@ def test_restock_puts_the_units_back_once_and_frees_the_codes(app, drive_return,
         assert db.session.get(Lot, lots["amox"]).quantity_left == before + 2
         line = next(line for line in record.lines if line.codes)
         code = db.session.get(ShippedCode, line.codes[0].shipped_code_id)
-        assert code.returned_at is not None and code.retired_at is None
+        assert code.returned_at is not None
+        assert code.retired_at is None
         # Again: a retry gives nothing back.
         assert all(services.restock(line) is False for line in record.lines)
         db.session.commit()
@@ -99,7 +102,8 @@ def test_destroyed_units_retire_their_codes_for_good(app, delivered, shop, peopl
         )
         db.session.commit()
         code = db.session.get(ShippedCode, line.codes[0].shipped_code_id)
-        assert code.retired_at is not None and code.returned_at is None
+        assert code.retired_at is not None
+        assert code.returned_at is None
         assert tracecodes.already_out([code.code]) == {code.code}  # can never ship again
         assert db.session.get(Lot, lots["dan"]).quantity_left == dan_before
 
@@ -114,7 +118,7 @@ def test_a_destruction_needs_its_witness(app, drive_return, people):
     with app.app_context():
         record = db.session.get(ReturnRequest, return_id)
         verdicts = {line.id: services.Verdict("destroy") for line in record.lines}
-        with pytest.raises(BusinessError, match="witness|见证|销毁"):
+        with pytest.raises(BusinessError, match=r"witness|见证|销毁"):
             services.record_inspection(
                 record, user(people[Role.SERVICE].id), seen_version=record.version, verdicts=verdicts
             )
