@@ -1,0 +1,98 @@
+"""The return pages: the portal's form and list, the desk's queue and buttons, scoping to 404."""
+
+from __future__ import annotations
+
+from crm.access.roles import Role
+from crm.extensions import db
+from crm.returns.models import ReturnRequest
+from tests.helpers import UserRef, csrf_token, login
+from tests.orders.conftest import user
+from tests.returns.conftest import ask
+
+
+def _ref(app, user_id) -> UserRef:
+    with app.app_context():
+        found = user(user_id)
+        return UserRef(found.id, found.username, found.role)
+
+
+def test_the_portal_requests_a_return_from_its_shipment(app, client, delivered, shop):
+    goods = delivered()
+    login(client, _ref(app, shop.portal_user_id))
+    order_page = client.get(f"/orders/{goods.order_id}").get_data(as_text=True)
+    assert f"/returns/new?shipment_id={goods.shipment_id}" in order_page
+    response = client.post(
+        f"/returns/new?shipment_id={goods.shipment_id}",
+        data={
+            "csrf_token": csrf_token(client),
+            "kind": "exchange",
+            "reason": "damaged",
+            f"item-{goods.amox_item}-quantity": "2",
+            "description": "外箱压损",
+        },
+    )
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "外箱压损" in page
+    listing = client.get("/returns/").get_data(as_text=True)
+    assert 'data-return="RT' in listing
+
+
+def test_a_refused_request_shows_what_to_correct(app, client, delivered, shop):
+    goods = delivered()
+    login(client, _ref(app, shop.portal_user_id))
+    response = client.post(
+        f"/returns/new?shipment_id={goods.shipment_id}",
+        data={
+            "csrf_token": csrf_token(client),
+            "kind": "return",
+            "reason": "damaged",
+            f"item-{goods.amox_item}-quantity": "9",
+        },
+    )
+    assert response.status_code == 422
+    assert "9" in response.get_data(as_text=True)
+
+
+def test_the_desk_queue_shows_the_request_and_the_desk_approves_it(app, client, delivered, shop, people):
+    return_id = ask(app, delivered(), shop.portal_user_id, amox=1)
+    login(client, people[Role.SERVICE])
+    queue = client.get("/returns/").get_data(as_text=True)
+    assert f"/returns/{return_id}" in queue
+    with app.app_context():
+        version = db.session.get(ReturnRequest, return_id).version
+    page = client.get(f"/returns/{return_id}").get_data(as_text=True)
+    assert 'data-event="approve"' in page
+    client.post(
+        f"/returns/{return_id}/events/approve", data={"csrf_token": csrf_token(client), "seen_version": version}
+    )
+    with app.app_context():
+        assert db.session.get(ReturnRequest, return_id).state == "approved"
+
+
+def test_another_distributors_return_is_a_404(app, client, delivered, shop, make_user, factory, products):
+    return_id = ask(app, delivered(), shop.portal_user_id, amox=1)
+    other = factory.signed([(products["阿莫西林胶囊"], "440305", False)]).distributor_id
+    stranger = make_user(Role.DISTRIBUTOR, company_id=other)
+    login(client, stranger)
+    assert client.get(f"/returns/{return_id}").status_code == 404
+    assert f"/returns/{return_id}" not in client.get("/returns/").get_data(as_text=True)
+
+
+def test_a_manager_sees_only_returns_of_their_territories(app, client, delivered, shop, make_user):
+    return_id = ask(app, delivered(), shop.portal_user_id, amox=1)
+    login(client, make_user(Role.MANAGER, territories=["110000"]))
+    assert client.get(f"/returns/{return_id}").status_code == 404
+    assert f"/returns/{return_id}" not in client.get("/returns/").get_data(as_text=True)
+    client.post("/auth/logout", data={"csrf_token": csrf_token(client)})
+    login(client, make_user(Role.MANAGER, territories=["440000"]))
+    assert f"/returns/{return_id}" in client.get("/returns/").get_data(as_text=True)
+
+
+def test_the_quality_report_counts_returns_by_reason_product_and_lot(app, client, delivered, shop, people):
+    for _ in range(3):
+        ask(app, delivered(), shop.portal_user_id, reason="quality", amox=1)
+    login(client, people[Role.MANAGER])
+    page = client.get("/returns/quality").get_data(as_text=True)
+    assert 'data-lot="AM240101"' in page
+    assert 'data-testid="signal"' in page
