@@ -96,6 +96,7 @@ def index():
         .order_by(None)
     )
     counts = dict(db.session.execute(counted).all())
+    returns_waiting = _returns_waiting() if queue else 0
     args = {k: v for k, v in {"q": q, "state": state, "sort": sort}.items() if v}
     if request.args.get("all") == "1":
         args["all"] = "1"
@@ -108,11 +109,22 @@ def index():
         args=args,
         queue=queue,
         counts=counts,
+        returns_waiting=returns_waiting,
         machine=ORDER_MACHINE,
         desk_queue=DESK_QUEUE,
         state_labels=state_labels(),
         sla_badges=sla_badges(),
         order_link=url_parts("orders.detail", "order_id"),
+    )
+
+
+def _returns_waiting() -> int:
+    """Returns waiting on the order desk: the desk works them from the same queue as orders."""
+    from crm.returns.models import ReturnRequest
+    from crm.returns.views import DESK_QUEUE as RETURNS_QUEUE
+
+    return db.session.scalar(
+        select(func.count()).select_from(ReturnRequest).where(ReturnRequest._state.in_(RETURNS_QUEUE))
     )
 
 

@@ -200,7 +200,24 @@ def new():
         db.session.commit()
         flash(_("Return %(number)s requested.", number=made.number), "success")
         return _back(made)
-    return _form(shipment, {})
+    return _form(shipment, _prefill(shipment))
+
+
+def _prefill(shipment: Shipment) -> dict:
+    """A shortage or damage reported on receipt opens the form pre-filled: reason, quantities, the report."""
+    form, reports = {}, []
+    left = {row.item_id: row.left for row in services.returnables(shipment)}
+    for item in shipment.items:
+        line = item.line
+        if line.received is None or line.received >= line.shipped or not line.receipt_problem:
+            continue
+        missing = min(line.shipped - line.received, left.get(item.id, 0))
+        if missing and not any(key.startswith(f"item-{item.id}-") for key in form):
+            form[f"item-{item.id}-quantity"] = str(missing)
+            reports.append(f"{line.product.name}: {line.receipt_problem}")
+    if reports:
+        form["reason"], form["description"] = "short", "; ".join(dict.fromkeys(reports))
+    return form
 
 
 def _item_of(key: str) -> str | None:

@@ -96,3 +96,34 @@ def test_the_quality_report_counts_returns_by_reason_product_and_lot(app, client
     page = client.get("/returns/quality").get_data(as_text=True)
     assert 'data-lot="AM240101"' in page
     assert 'data-testid="signal"' in page
+
+
+def test_the_order_desk_queue_counts_the_returns_waiting_on_it(app, client, delivered, shop, people):
+    ask(app, delivered(), shop.portal_user_id, amox=1)
+    login(client, people[Role.SERVICE])
+    assert 'data-count="returns">1<' in client.get("/orders/").get_data(as_text=True)
+
+
+def test_a_shortage_reported_on_receipt_opens_the_form_pre_filled(app, client, drive_order, shop):
+    from crm.orders import services as orders
+    from crm.orders.models import Order
+    from tests.returns.conftest import shipped
+
+    order_id = drive_order("shipped")
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        amox = next(line for line in order.lines if not line.product.requires_trace_codes)
+        orders.confirm_receipt(
+            order,
+            user(shop.portal_user_id),
+            seen_version=order.version,
+            received={amox.id: "1"},
+            problems={amox.id: "少两盒"},
+        )
+        db.session.commit()
+    goods = shipped(app, order_id)
+    login(client, _ref(app, shop.portal_user_id))
+    page = client.get(f"/returns/new?shipment_id={goods.shipment_id}").get_data(as_text=True)
+    assert f'name="item-{goods.amox_item}-quantity" type="number" min="0" max="3" inputmode="numeric" value="2"' in page
+    assert '<option value="short" selected>' in page
+    assert "少两盒" in page
