@@ -65,13 +65,13 @@ RETURN_MACHINE = Machine(
     initial="requested",
     states=(
         State("requested", _l("Requested")),
-        State("approved", _l("Approved")),
+        State("approved", _l("Approved to return")),
         State("rejected", _l("Rejected"), final=True),
         State("in_transit", _l("On its way back")),
-        State("received", _l("Received")),
+        State("received", _l("Goods received")),
         State("inspected", _l("Inspected")),
         State("refunded", _l("Refunded")),
-        State("replaced", _l("Replaced")),
+        State("replaced", _l("Replacement ordered")),
         State("closed", _l("Closed"), final=True),
     ),
     events=(
