@@ -256,6 +256,8 @@ EXPECTED = {
     ("returns.refund", "POST"): expect(409, DESK),
     ("returns.replace", "POST"): expect(409, DESK),
     ("returns.quality", "GET"): expect(200, STAFF),
+    ("returns.policy", "GET"): expect(200, LEAD_MANAGERS),
+    ("returns.policy", "POST"): expect(422, LEAD_MANAGERS),
     # --- end of returns
 }
 
@@ -327,6 +329,8 @@ EXPECTED_OUT_OF_REACH = {
     ("returns.fire", "POST"): expect(409, ALL, manager=404, rep=404, distributor=404),
     ("returns.reject", "POST"): expect(409, HOLDERS, manager=404),
     ("returns.temperature", "POST"): expect(409, RECEIVERS, distributor=404),
+    ("returns.policy", "GET"): expect(200, LEAD_MANAGERS, manager=404),
+    ("returns.policy", "POST"): expect(422, LEAD_MANAGERS, manager=404),
     # --- end of returns
 }
 

@@ -612,6 +612,18 @@ PROBES: dict[str, Probe] = {
         users=MANAGER,
         attacks=URL_ONLY,
     ),
+    "returns.policy": Probe(
+        url=lambda w, s: {"agreement_id": s.agreement_id},
+        form=lambda w, us, fs: {
+            "window_days": "60",
+            "accepts_near_expiry": "y",
+            "near_expiry_months": "4",
+            "manager_reasons": "quality",
+            "quality_threshold": "2",
+        },
+        users=MANAGER,
+        attacks=URL_ONLY,
+    ),
     **{
         endpoint: Probe(
             url=lambda w, s: {"return_id": s.return_requested},

@@ -72,6 +72,46 @@ def agreement_policy(agreement_id: int) -> ReturnPolicy:
     return row
 
 
+def set_policy(
+    agreement,
+    actor,
+    *,
+    seen_version,
+    window_days,
+    accepts_near_expiry: bool,
+    near_expiry_months,
+    manager_reasons,
+    quality_threshold,
+) -> ReturnPolicy:
+    """A manager (of every county the agreement grants) or an admin sets how the agreement takes goods back."""
+    from crm.access.scoping import require_covered
+
+    if actor.role not in (Role.MANAGER, Role.ADMIN):
+        raise BusinessError(_("Only a manager or an administrator sets the return policy."))
+    row = db.session.get(ReturnPolicy, agreement.id)
+    if row is not None:
+        check_version(row, seen_version)
+    require_covered(actor, [line.territory_code for line in agreement.lines], what=_("This agreement"))
+
+    def number(value, lo, hi, message):
+        got = orders.as_int(value)
+        if got is None or not lo <= got <= hi:
+            raise BusinessError(message)
+        return got
+
+    days = number(window_days, 1, 3650, _("The return window is 1 to 3,650 days after delivery."))
+    months = number(near_expiry_months, 0, 60, _("Near expiry is 0 to 60 months before the expiry date."))
+    threshold = number(quality_threshold, 1, 1000, _("The quality threshold is 1 to 1,000 returns of one lot."))
+    reasons = sorted({str(code) for code in manager_reasons or () if str(code) in {r.value for r in ReturnReason}})
+    if row is None:
+        row = ReturnPolicy(agreement_id=agreement.id)
+        db.session.add(row)
+    row.window_days, row.accepts_near_expiry, row.near_expiry_months = days, bool(accepts_near_expiry), months
+    row.manager_reasons, row.quality_threshold = ",".join(reasons), threshold
+    db.session.flush()
+    return row
+
+
 def next_number(return_id: int, today: date) -> str:
     return f"RT{today:%Y%m%d}{return_id:07d}"
 

@@ -350,6 +350,38 @@ def replace(return_id):
     return _back(record)
 
 
+@bp.route("/policy/<int:agreement_id>", methods=["GET", "POST"])
+@roles_required(Role.MANAGER, Role.ADMIN)
+def policy(agreement_id):
+    """An agreement's return policy: the window after delivery, near-expiry returns, who decides what."""
+    from crm.distributors.views import agreement_or_404
+
+    agreement = agreement_or_404(agreement_id)
+    status = 200
+    if request.method == "POST":
+        outcome = perform(
+            services.set_policy,
+            agreement,
+            current_user,
+            seen_version=request.form.get("seen_version"),
+            window_days=request.form.get("window_days"),
+            accepts_near_expiry=request.form.get("accepts_near_expiry") in ("y", "1", "on"),
+            near_expiry_months=request.form.get("near_expiry_months"),
+            manager_reasons=request.form.getlist("manager_reasons"),
+            quality_threshold=request.form.get("quality_threshold"),
+        )
+        if outcome.ok:
+            flash(_("Return policy saved."), "success")
+            return redirect(url_for("returns.policy", agreement_id=agreement.id))
+        status = 422
+    return render_template(
+        "returns/policy.html",
+        agreement=agreement,
+        policy=services.agreement_policy(agreement.id),
+        reasons=ReturnReason.choices(),
+    ), status
+
+
 @bp.route("/quality")
 @roles_required(*STAFF_ROLES)
 def quality():

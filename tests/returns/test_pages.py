@@ -127,3 +127,41 @@ def test_a_shortage_reported_on_receipt_opens_the_form_pre_filled(app, client, d
     assert f'name="item-{goods.amox_item}-quantity" type="number" min="0" max="3" inputmode="numeric" value="2"' in page
     assert '<option value="short" selected>' in page
     assert "少两盒" in page
+
+
+def test_a_manager_sets_the_agreements_return_policy(app, client, shop, people):
+    from crm.returns.models import ReturnPolicy
+
+    login(client, people[Role.MANAGER])
+    assert client.get(f"/returns/policy/{shop.agreement_id}").status_code == 200
+    form = {
+        "csrf_token": csrf_token(client),
+        "window_days": "30",
+        "near_expiry_months": "6",
+        "manager_reasons": ["quality", "wrong_item"],
+        "quality_threshold": "5",
+    }
+    assert client.post(f"/returns/policy/{shop.agreement_id}", data=form).status_code == 302
+    with app.app_context():
+        policy = db.session.get(ReturnPolicy, shop.agreement_id)
+        assert (policy.window_days, policy.accepts_near_expiry, policy.near_expiry_months) == (30, False, 6)
+        assert policy.reasons_for_managers == {"quality", "wrong_item"}
+        version = policy.version
+    form["window_days"] = "0"
+    form["seen_version"] = str(version)
+    assert client.post(f"/returns/policy/{shop.agreement_id}", data=form).status_code == 422
+    rep = app.test_client()
+    login(rep, people[Role.REP])
+    assert rep.get(f"/returns/policy/{shop.agreement_id}").status_code == 403
+
+
+def test_the_portal_home_says_which_returns_to_send_back(app, client, delivered, shop, people):
+    from crm.returns import services
+
+    return_id = ask(app, delivered(), shop.portal_user_id, amox=1)
+    with app.app_context():
+        record = db.session.get(ReturnRequest, return_id)
+        services.approve(record, user(people[Role.SERVICE].id), seen_version=record.version)
+        db.session.commit()
+    login(client, _ref(app, shop.portal_user_id))
+    assert 'data-testid="returns-to-send"' in client.get("/portal/").get_data(as_text=True)
