@@ -53,6 +53,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
     from crm.orders.views import bp as orders_bp
     from crm.portal.views import bp as portal_bp
     from crm.products.views import bp as products_bp
+    from crm.returns.views import bp as returns_bp
     from crm.screening.views import bp as screening_bp
     from crm.sla.views import bp as sla_bp
     from crm.territories.views import bp as territories_bp
@@ -71,6 +72,7 @@ def create_app(config_class: type[Config] = Config, **overrides) -> Flask:
         leads_bp,
         screening_bp,
         orders_bp,
+        returns_bp,
         portal_bp,
     ):
         app.register_blueprint(blueprint)

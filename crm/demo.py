@@ -259,6 +259,10 @@ def load_demo() -> None:
     from crm.orders.demo import load_orders_demo
 
     load_orders_demo()
+    # Returns: one waiting on a decision, one on its way back, one inspected, a refund, an exchange.
+    from crm.returns.demo import load_returns_demo
+
+    load_returns_demo()
 
 
 def _load_leads() -> None:

@@ -72,6 +72,7 @@ NAVIGATION: tuple[NavItem | NavGroup, ...] = (
     NavItem("portal.index", _l("Portal"), ("portal.index",)),
     NavItem("portal.catalogue", _l("Order goods"), ("portal.catalogue",)),
     NavItem("orders.index", _l("My orders"), ("orders.",), only=_DISTRIBUTOR),
+    NavItem("returns.index", _l("My returns"), ("returns.",), only=_DISTRIBUTOR),
     NavItem("distributors.my_company", _l("My company"), ("distributors.my_company",)),
     NavGroup(
         "leads",
@@ -101,6 +102,7 @@ NAVIGATION: tuple[NavItem | NavGroup, ...] = (
         lazy_pgettext("menu", "Orders & service"),
         (
             NavItem("orders.index", _l("All orders"), ("orders.",), only=_STAFF),
+            NavItem("returns.index", _l("Returns"), ("returns.",), only=_STAFF),
             NavItem("orders.lots_index", _l("Lots"), ("orders.lot*",)),
             NavItem("orders.trace", _l("Trace a lot"), ("orders.trace",)),
             NavItem("products.index", _l("Products"), ("products.",)),

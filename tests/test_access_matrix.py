@@ -243,6 +243,23 @@ EXPECTED = {
     ("portal.catalogue", "GET"): expect(200, {Role.DISTRIBUTOR}),
     ("portal.catalogue", "POST"): expect(422, {Role.DISTRIBUTOR}),
     # --- end of orders
+    # --- Returns (issue 13): the 南山 company's return of its delivered order. Requests come from the
+    # distributor or the order desk for it; managers and the desk decide; the desk receives and inspects.
+    ("returns.index", "GET"): expect(200, ALL),
+    ("returns.detail", "GET"): expect(200, ALL),
+    ("returns.new", "GET"): expect(200, RECEIVERS),
+    ("returns.new", "POST"): expect(422, RECEIVERS),
+    ("returns.fire", "POST"): expect(409, ALL),
+    ("returns.reject", "POST"): expect(409, HOLDERS),
+    ("returns.temperature", "POST"): expect(409, RECEIVERS),
+    ("returns.receive", "POST"): expect(409, DESK),
+    ("returns.inspect", "POST"): expect(409, DESK),
+    ("returns.refund", "POST"): expect(409, DESK),
+    ("returns.replace", "POST"): expect(409, DESK),
+    ("returns.quality", "GET"): expect(200, STAFF),
+    ("returns.policy", "GET"): expect(200, LEAD_MANAGERS),
+    ("returns.policy", "POST"): expect(422, LEAD_MANAGERS),
+    # --- end of returns
 }
 
 # The same routes on a record outside the territories of the rep and the manager.
@@ -308,6 +325,14 @@ EXPECTED_OUT_OF_REACH = {
     ("orders.discount_request", "POST"): expect(409, STAFF, manager=404, rep=404),
     ("orders.discount_decide", "POST"): expect(409, LEAD_MANAGERS, manager=404),
     # --- end of orders
+    # --- Returns: the 东城 company's return.
+    ("returns.detail", "GET"): expect(200, ALL, manager=404, rep=404, distributor=404),
+    ("returns.fire", "POST"): expect(409, ALL, manager=404, rep=404, distributor=404),
+    ("returns.reject", "POST"): expect(409, HOLDERS, manager=404),
+    ("returns.temperature", "POST"): expect(409, RECEIVERS, distributor=404),
+    ("returns.policy", "GET"): expect(200, LEAD_MANAGERS, manager=404),
+    ("returns.policy", "POST"): expect(422, LEAD_MANAGERS, manager=404),
+    # --- end of returns
 }
 
 # Routes whose request changes the caller's own session run last.
@@ -430,6 +455,9 @@ def _sample_orders(app, admin_ref, companies: dict[int, str]) -> list[dict]:
             )
             db.session.add(discount)
             db.session.flush()
+            from tests.returns.helpers import sample_return
+
+            return_id = sample_return(orders["delivered"], admin)
             samples.append(
                 {
                     "order_id": orders["shipped"],
@@ -438,6 +466,8 @@ def _sample_orders(app, admin_ref, companies: dict[int, str]) -> list[dict]:
                     "lot_id": lot_id,
                     "order_line_id": line.id,
                     "discount_id": discount.id,
+                    "return_id": return_id,
+                    "return_event": "approve",
                 }
             )
         db.session.commit()

@@ -50,6 +50,8 @@ def test_the_orders_benchmark_runs_and_reports_every_figure():
     assert "NOT EQUAL" not in out, out
     assert "ingest of a 300-code shipment" in out, out
     assert "lookup of one trace code" in out, out
+    assert "return form's lot picker" in out, out
+    assert "return quantity check" in out, out
 
 
 def test_the_leads_benchmark_runs_and_reports_every_figure():

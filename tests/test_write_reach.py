@@ -77,6 +77,7 @@ def _models():
     from crm.distributors.models import Agreement, Distributor
     from crm.leads.models import Campaign, Lead, Script
     from crm.orders.models import Credit, Order, OrderDiscount
+    from crm.returns.models import ReturnRequest
     from crm.screening.models import ScreeningCase
     from tests.workflow.testflow import TestRecord
 
@@ -84,6 +85,7 @@ def _models():
         "Credit": Credit,
         "Order": Order,
         "OrderDiscount": OrderDiscount,
+        "ReturnRequest": ReturnRequest,
         "Agreement": Agreement,
         "Distributor": Distributor,
         "Campaign": Campaign,
@@ -589,6 +591,53 @@ PROBES: dict[str, Probe] = {
     ),
     # The portal orders for the caller's own company: managers and reps are refused by role.
     "portal.catalogue": Probe(attacks=()),
+    # -- returns (issue 13): managers decide returns in their reach; requesting, receiving,
+    # inspecting, refunding and replacing are the distributor's and the desk's (refused by role) ---------
+    "returns.new": Probe(
+        form=lambda w, us, fs: {"shipment_id": str(fs.order_delivered_shipment), "kind": "return", "reason": "damaged"},
+        attacks=(),
+    ),
+    "returns.fire": Probe(
+        url=lambda w, s: {"return_id": s.return_requested, "return_event": "approve"},
+        form=lambda w, us, fs: {"seen_version": w.version(_m("ReturnRequest"), us.return_requested)},
+        users=MANAGER,
+        attacks=URL_ONLY,
+    ),
+    "returns.reject": Probe(
+        url=lambda w, s: {"return_id": s.return_requested},
+        form=lambda w, us, fs: {
+            "seen_version": w.version(_m("ReturnRequest"), us.return_requested),
+            "comment": "超出退货期",
+        },
+        users=MANAGER,
+        attacks=URL_ONLY,
+    ),
+    "returns.policy": Probe(
+        url=lambda w, s: {"agreement_id": s.agreement_id},
+        form=lambda w, us, fs: {
+            "window_days": "60",
+            "accepts_near_expiry": "y",
+            "near_expiry_months": "4",
+            "manager_reasons": "quality",
+            "quality_threshold": "2",
+        },
+        users=MANAGER,
+        attacks=URL_ONLY,
+    ),
+    **{
+        endpoint: Probe(
+            url=lambda w, s: {"return_id": s.return_requested},
+            form=lambda w, us, fs: {"seen_version": w.version(_m("ReturnRequest"), us.return_requested)},
+            attacks=URL_ONLY,
+        )
+        for endpoint in (
+            "returns.temperature",
+            "returns.receive",
+            "returns.inspect",
+            "returns.refund",
+            "returns.replace",
+        )
+    },
 }
 
 # Routes whose control is a different record than their attack (see the probes' comments).
@@ -807,6 +856,10 @@ def world(app, testflow) -> World:
             side.ids["discount_id"] = discounts.request_discount(  # asked by the admin: a manager decides
                 held, admin_user, seen_version=held.version, line_id=held.lines[0].id, unit_price="6", reason="测试"
             ).id
+            from tests.returns.helpers import sample_return
+
+            side.ids["order_delivered_shipment"] = db.session.get(Order, orders["delivered"]).shipments[0].id
+            side.ids["return_requested"] = sample_return(orders["delivered"], admin_user)  # asked by the admin
         own.ids["script_id"] = script.id
         db.session.commit()
         from crm.notify.models import Notification

@@ -214,7 +214,7 @@ def terminate(distributor_id):
 # -- agreements -------------------------------------------------------------------
 
 
-def _agreement_or_404(agreement_id) -> Agreement:
+def agreement_or_404(agreement_id) -> Agreement:
     """An agreement of a distributor the user may see, or 404."""
     agreement = db.session.get(Agreement, agreement_id)
     if agreement is None:
@@ -225,7 +225,7 @@ def _agreement_or_404(agreement_id) -> Agreement:
 
 def _stale_or_404(agreement_id) -> Agreement:
     # The version first, as the engine does: a stale page hears "reload", not a rule.
-    agreement = _agreement_or_404(agreement_id)
+    agreement = agreement_or_404(agreement_id)
     check_version(agreement, request.form.get("seen_version"))
     return agreement
 
@@ -237,7 +237,7 @@ def _back_to(distributor_id):
 @bp.route("/agreements/<int:agreement_id>/edit", methods=["GET", "POST"])
 @roles_required(*SIGNERS)
 def agreement_edit(agreement_id):
-    agreement = _agreement_or_404(agreement_id)
+    agreement = agreement_or_404(agreement_id)
     form = AgreementForm(obj=agreement)
     if request.method == "GET":
         form.remember_version(agreement)

@@ -211,6 +211,8 @@ class ShipmentItem(db.Model):
     order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id"), index=True)
     quantity: Mapped[int] = mapped_column(Integer)
+    # Units of this item in open return requests or returned (crm.returns): never more than ``quantity``.
+    return_claimed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     shipment: Mapped[Shipment] = relationship(back_populates="items")
     line = relationship(OrderLine)
@@ -235,6 +237,8 @@ class ShippedCode(db.Model):
     territory_code: Mapped[str] = mapped_column(String(6))
     shipped_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     returned_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Destroyed after a return (不合格销毁): the code stays "out" for good, so it can never ship again.
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (
         Index("ix_shipped_codes_code", "code"),

@@ -142,9 +142,9 @@ def statement_workbook(distributor, statement) -> XlsxExport:
     summary.append(["应收余额", statement.balance])
     summary.append(["逾期金额", statement.overdue])
     summary.append([])
-    summary.append(["月份", "订货金额", "开票金额", "回款金额", "月末余额"])
+    summary.append(["月份", "订货金额", "开票金额", "回款金额", "红字冲减", "月末余额"])
     for month in statement.months:
-        summary.append([month.month, month.ordered, month.invoiced, month.paid, month.balance])
+        summary.append([month.month, month.ordered, month.invoiced, month.paid, month.credited, month.balance])
     invoices = book.sheet("发票", ["发票号码", "开票日期", "到期日", "金额"])
     for invoice in statement.invoices:
         invoices.append([invoice.number, invoice.issued_on, invoice.due_on, invoice.amount])

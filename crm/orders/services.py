@@ -57,6 +57,11 @@ def _whole(value, *, message: str) -> int:
     return number
 
 
+def whole_quantity(value) -> int:
+    """A quantity a user typed: a whole number from 1 to 1,000,000, or a ``BusinessError`` saying so."""
+    return _whole(value, message=_("Quantities are whole numbers from 1 to 1,000,000."))
+
+
 def _money(value, *, message: str) -> Decimal:
     amount = parse_amount(value)
     if amount is None:
@@ -119,11 +124,13 @@ def place_order(
     receiver_phone=None,
     lines: list[WantedLine],
     note: str | None = None,
+    free_of_charge: bool = False,
 ) -> Order:
     """A new order in ``submitted``, priced from the agreement, or a ``BusinessError`` and nothing written.
 
     Distributors order for their own company; the order desk may take an order
-    by phone for any distributor it can see.
+    by phone for any distributor it can see. ``free_of_charge`` (a replacement for
+    returned goods, crm.returns) prices every line at zero; the gates are the same.
     """
     distributor = _distributor_for(actor, distributor_id)
     if distributor.state != "active":
@@ -164,16 +171,17 @@ def place_order(
                 if held
                 else _("A product ordered is not in your agreement.")
             )
-        if grant.unit_price is None:
+        if grant.unit_price is None and not free_of_charge:
             raise BusinessError(_("No price is agreed for %(product)s yet: ask your rep.", product=grant.product.name))
         if product_id in priced:
             raise BusinessError(_("%(product)s is ordered twice: use one line.", product=grant.product.name))
+        unit_price = Decimal("0") if free_of_charge else grant.unit_price
         priced[product_id] = OrderLine(
             product_id=product_id,
             agreement_line_id=grant.id,
             quantity=quantity,
-            unit_price=grant.unit_price,
-            amount=(grant.unit_price * quantity).quantize(CENT, ROUND_HALF_UP),
+            unit_price=unit_price,
+            amount=(unit_price * quantity).quantize(CENT, ROUND_HALF_UP),
             accepts_near_expiry=bool(wanted.accepts_near_expiry),
         )
     if not priced:
@@ -324,8 +332,8 @@ def record_shipment(
     for entry in items:
         if str(entry.quantity or "").strip() in ("", "0"):
             continue
-        line = lines.get(_as_int(entry.line_id))
-        lot = db.session.get(Lot, _as_int(entry.lot_id)) if _as_int(entry.lot_id) else None
+        line = lines.get(as_int(entry.line_id))
+        lot = db.session.get(Lot, as_int(entry.lot_id)) if as_int(entry.lot_id) else None
         if line is None:
             raise BusinessError(_("A line of the shipment is not a line of this order."))
         if lot is None or lot.product_id != line.product_id:
@@ -397,7 +405,8 @@ def record_shipment(
     return shipment
 
 
-def _as_int(value) -> int | None:
+def as_int(value) -> int | None:
+    """A whole number a form sent, or None when it is not one."""
     try:
         return int(str(value).strip())
     except (TypeError, ValueError):
@@ -414,7 +423,7 @@ def confirm_receipt(
     notes = []
     for line in order.lines:
         raw = str(received.get(line.id, received.get(str(line.id), "")) or "").strip()
-        got = line.shipped if raw == "" else _as_int(raw)
+        got = line.shipped if raw == "" else as_int(raw)
         if got is None or not 0 <= got <= line.shipped:
             raise BusinessError(
                 _(

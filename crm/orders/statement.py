@@ -1,7 +1,8 @@
-"""A distributor's statement (对账单): orders, invoices and payments per month, balance and overdue amount.
+"""A distributor's statement (对账单): orders, invoices, payments and credit notes per month, balance, overdue.
 
 Invoices are what the distributor owes; payments settle the account, oldest
-invoice first. Three aggregate queries, whatever the number of months.
+invoice first; credit notes of refunded returns (红字, crm.returns) reduce what it
+owes. Four aggregate queries, whatever the number of months.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class Month:
     ordered: Decimal = ZERO
     invoiced: Decimal = ZERO
     paid: Decimal = ZERO
-    balance: Decimal = ZERO  # invoiced minus paid, to the end of the month
+    credited: Decimal = ZERO  # credit notes of refunded returns
+    balance: Decimal = ZERO  # invoiced minus paid and credited, to the end of the month
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Statement:
     available: Decimal | None = None
     invoices: list[Invoice] = field(default_factory=list)
     payments: list[Payment] = field(default_factory=list)
+    credit_notes: list = field(default_factory=list)
 
 
 def _by_month(column, amount, where) -> dict[str, Decimal]:
@@ -48,18 +51,24 @@ def _by_month(column, amount, where) -> dict[str, Decimal]:
 
 
 def statement_of(distributor_id: int, today: date | None = None) -> Statement:
+    # Credit notes belong to the returns package, which builds on orders: read late, not at import.
+    from crm.returns.models import CreditNote
+
     today = today or local_today()
     ordered = _by_month(
         Order.created_at, Order.total, (Order.distributor_id == distributor_id) & (Order._state != "cancelled")
     )
     invoiced = _by_month(Invoice.issued_on, Invoice.amount, Invoice.distributor_id == distributor_id)
     paid = _by_month(Payment.received_on, Payment.amount, Payment.distributor_id == distributor_id)
+    credited = _by_month(CreditNote.issued_on, CreditNote.amount, CreditNote.distributor_id == distributor_id)
     totals: dict[str, Month] = defaultdict(lambda: Month(""))
-    for key in sorted({*ordered, *invoiced, *paid}):
-        totals[key] = Month(key, ordered.get(key, ZERO), invoiced.get(key, ZERO), paid.get(key, ZERO))
+    for key in sorted({*ordered, *invoiced, *paid, *credited}):
+        totals[key] = Month(
+            key, ordered.get(key, ZERO), invoiced.get(key, ZERO), paid.get(key, ZERO), credited.get(key, ZERO)
+        )
     running = ZERO
     for key in sorted(totals):
-        running += totals[key].invoiced - totals[key].paid
+        running += totals[key].invoiced - totals[key].paid - totals[key].credited
         totals[key].balance = running
     money = exposure(distributor_id, today=today)
     return Statement(
@@ -76,6 +85,13 @@ def statement_of(distributor_id: int, today: date | None = None) -> Statement:
         payments=list(
             db.session.scalars(
                 select(Payment).where(Payment.distributor_id == distributor_id).order_by(Payment.received_on.desc())
+            )
+        ),
+        credit_notes=list(
+            db.session.scalars(
+                select(CreditNote)
+                .where(CreditNote.distributor_id == distributor_id)
+                .order_by(CreditNote.issued_on.desc(), CreditNote.id.desc())
             )
         ),
     )

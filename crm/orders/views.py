@@ -124,6 +124,7 @@ def index():
         .order_by(None)
     )
     counts = dict(db.session.execute(counted).all())
+    returns_waiting = _returns_waiting() if filters.queue else 0
     return render_template(
         "orders/index.html",
         page=page,
@@ -133,6 +134,7 @@ def index():
         args=filters.as_args(),
         queue=filters.queue,
         counts=counts,
+        returns_waiting=returns_waiting,
         # The state menu: open states with their counts, final ones without (see COUNTED_STATES).
         state_options=[
             (s.code, str(s.label) if s.final else f"{s.label} ({counts.get(s.code, 0)})") for s in ORDER_MACHINE.states
@@ -190,6 +192,16 @@ def export():
     return export.send(f"orders-{local_now().strftime('%Y%m%d-%H%M')}.xlsx")
 
 
+def _returns_waiting() -> int:
+    """Returns waiting on the order desk: the desk works them from the same queue as orders."""
+    from crm.returns.models import ReturnRequest
+    from crm.returns.views import DESK_QUEUE as RETURNS_QUEUE
+
+    return db.session.scalar(
+        select(func.count()).select_from(ReturnRequest).where(ReturnRequest._state.in_(RETURNS_QUEUE))
+    )
+
+
 # What a row of the list shows, in the order templates/orders/index.html unpacks it.
 ROW_COLUMNS = (
     Order.id,
@@ -237,6 +249,9 @@ def detail(order_id):
 
 
 def _render_detail(order: Order, status: int = 200, ship_form: dict | None = None):
+    # Returns build on orders: the order page shows them, read late (no import cycle).
+    from crm.returns import services as returns
+
     staff = current_user.role in STAFF_ROLES
     events = engine.available_events(order, current_user)
     history = engine.history_of(order)
@@ -263,6 +278,10 @@ def _render_detail(order: Order, status: int = 200, ship_form: dict | None = Non
             proposal=_proposal(order) if order.state == "picking" and current_user.role in DESK else {},
             lot_choices=_lot_choices(order) if order.state == "picking" and current_user.role in DESK else {},
             ship_form=ship_form or {},
+            returns=returns.returns_of_order(order.id),
+            replacing=returns.replacing(order.id),
+            may_return=order.state in returns.DELIVERED_STATES
+            and current_user.role in (Role.DISTRIBUTOR, Role.SERVICE, Role.ADMIN),
             methods=PaymentMethod.choices(),
             today=local_today(),
         ),

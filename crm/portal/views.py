@@ -39,9 +39,19 @@ def index():
         .where(Order._state.in_(("submitted", "confirmed", "picking")))
         .order_by(None)
     )
+    from crm.returns.models import ReturnRequest
+
+    # Approved returns wait on the distributor: the goods go back to us.
+    returns_to_send = db.session.scalar(
+        scoped(ReturnRequest, current_user)
+        .with_only_columns(func.count())
+        .where(ReturnRequest._state == "approved")
+        .order_by(None)
+    )
     return render_template(
         "portal/index.html",
         company=company,
+        returns_to_send=returns_to_send,
         to_receive=[o for o in waiting if o.state == "shipped"],
         held=[o for o in waiting if o.state == "on_hold"],
         open_count=open_count,

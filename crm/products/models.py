@@ -96,6 +96,8 @@ class Product(db.Model):
     # 药品标识码: the first 7 digits of every trace code (药品追溯码) of this product.
     drug_code: Mapped[str | None] = mapped_column(String(7), unique=True)
     requires_trace_codes: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Kept at 2–8 °C (冷链): its returns need the temperature record before approval.
+    cold_chain: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
