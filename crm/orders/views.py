@@ -624,6 +624,7 @@ def lots_index():
         "orders/lots.html",
         page=page,
         q=q,
+        args={k: v for k, v in {"q": q, "all": "1" if request.args.get("all") == "1" else ""}.items() if v},
         near={lot.id for lot in page.items if stock.is_near_expiry(lot, months)},
         months=months,
         may_add=current_user.role in DESK,
