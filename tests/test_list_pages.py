@@ -78,24 +78,49 @@ def sort_links(page: str) -> dict[str, dict[str, list[str]]]:
 
 
 @pytest.mark.parametrize(
-    ("path", "keys"),
+    ("path", "role", "keys"),
     [
-        ("/screening/?q=康泰&state=draft", {"created", "company", "deadline"}),
-        ("/distributors/?q=医药&state=active", {"name", "state"}),
+        ("/screening/?q=康泰&state=draft", Role.REP, {"created", "company", "deadline"}),
+        ("/distributors/?q=医药&state=active", Role.REP, {"name", "state"}),
+        ("/leads/pool?q=医药", Role.REP, {"company", "pooled"}),
+        ("/orders/lots?q=LOT&all=1", Role.SERVICE, {"number", "expires", "stock"}),
+        ("/admin/users?q=rep", Role.ADMIN, {"username", "name", "role"}),
     ],
 )
-def test_sort_links_keep_the_filters(app, client, staff, path, keys):
-    login(client, staff[Role.REP])
+def test_sort_links_keep_the_filters(app, client, staff, path, role, keys):
+    login(client, staff[role])
+    filters = parse_qs(urlsplit(path).query)
     links = sort_links(client.get(path).get_data(as_text=True))
     assert keys <= set(links)
     for key in keys:
         query = links[key]
-        assert query.get("state"), (key, query)
-        assert query.get("q"), (key, query)
+        assert {name: query.get(name) for name in filters} == filters, (key, query)
         assert "page" not in query
     # A new search keeps the chosen sort (a hidden field of the filter form).
-    page = client.get(path + "&sort=-" + sorted(keys)[0]).get_data(as_text=True)
-    assert f'name="sort" value="-{sorted(keys)[0]}"' in page
+    key = sorted(keys)[0]
+    page = client.get(f"{path}&sort=-{key}").get_data(as_text=True)
+    assert f'name="sort" value="-{key}"' in page
+    assert sort_links(page)[key]["sort"] == [key]  # the header now offers the other direction
+
+
+def test_the_lists_sort_both_ways(app, client, staff):
+    for name in ("乙医药", "甲医药", "丙医药"):
+        gen_distributor(app, "440305", name=name)
+        open_case(app, staff[Role.REP].id, name, "440305")
+    login(client, staff[Role.REP])
+
+    def names(path: str, pattern: str) -> list[str]:
+        return re.findall(pattern, client.get(path).get_data(as_text=True))
+
+    row = r'data-distributor="\d+"><td><a href="[^"]+">([^<]+)</a>'
+    ascending = names("/distributors/?sort=name", row)
+    assert ascending == sorted(ascending)
+    assert names("/distributors/?sort=-name", row) == ascending[::-1]
+    case_row = r'data-case="\d+"><td>\d+</td>\s*<td><a href="[^"]+">([^<]+)</a>'
+    ascending = names("/screening/?sort=company", case_row)
+    assert ascending == sorted(ascending)
+    assert len(ascending) == 3
+    assert names("/screening/?sort=-company", case_row) == ascending[::-1]
 
 
 def test_a_filtered_empty_list_says_what_to_try(app, client, staff):
