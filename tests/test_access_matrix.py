@@ -71,6 +71,7 @@ EXPECTED = {
     ("products.edit", "GET"): expect(200, ADMIN),
     ("products.edit", "POST"): expect(409, ADMIN),
     ("distributors.index", "GET"): expect(200, STAFF),
+    ("distributors.export", "GET"): expect(200, STAFF),
     ("distributors.detail", "GET"): expect(200, STAFF),
     ("distributors.my_company", "GET"): expect(200, {Role.DISTRIBUTOR}),
     ("distributors.new", "GET"): expect(200, ADMIN),
@@ -187,6 +188,7 @@ EXPECTED = {
     # scores and approval are for managers and the admin; the policy is the admin's. A POST without
     # the version the case page was loaded with is stale (409); a blank new-case form answers 200.
     ("screening.index", "GET"): expect(200, STAFF),
+    ("screening.export", "GET"): expect(200, STAFF),
     ("screening.approvals", "GET"): expect(200, LEAD_MANAGERS),
     ("screening.new", "GET"): expect(200, LEAD_ENTRY),
     ("screening.new", "POST"): expect(200, LEAD_ENTRY),

@@ -22,15 +22,31 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @bp.route("/users")
 @roles_required(Role.ADMIN)
 def users():
-    q = (request.args.get("q") or "").strip()
+    q = (request.args.get("q") or "").strip()[:64]
+    sort = request.args.get("sort") or ""
+    if sort.lstrip("-") not in USER_SORTS:
+        sort = ""
+    column = USER_SORTS[sort.lstrip("-") or "role"]
+    # Deactivated accounts stay below the active ones whatever the sort.
+    order = (column.desc() if sort.startswith("-") else column.asc(), User.username, User.id)
     stmt = (
         select(User)
         .options(selectinload(User.territories), selectinload(User.company))
-        .order_by(User.active.desc(), User.role, User.username)
+        .order_by(User.active.desc(), *order)
     )
     if q:
         stmt = stmt.where(or_(User.username.contains(q.lower()), User.display_name.contains(q)))
-    return render_template("admin/users.html", page=paginate(stmt, request.args.get("page")), q=q)
+    return render_template(
+        "admin/users.html",
+        page=paginate(stmt, request.args.get("page")),
+        q=q,
+        sort=sort,
+        args={k: v for k, v in {"q": q, "sort": sort}.items() if v},
+    )
+
+
+# The user list's sortable columns; "" is by role, then username.
+USER_SORTS = {"role": User.role, "username": User.username, "name": User.display_name}
 
 
 def _company_choices(form):

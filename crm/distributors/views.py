@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -15,7 +15,8 @@ from crm.access.scoping import get_scoped_or_404, scoped
 from crm.auth.models import User
 from crm.common.errors import check_version
 from crm.common.pagination import paginate
-from crm.common.time import local_today
+from crm.common.spreadsheets import XlsxExport
+from crm.common.time import local_naive, local_now, local_today
 from crm.distributors import onboarding, services
 from crm.distributors.coverage import coverage_for
 from crm.distributors.forms import AgreementForm, DistributorForm
@@ -33,27 +34,112 @@ bp = Blueprint("distributors", __name__, url_prefix="/distributors")
 SIGNERS = (Role.MANAGER, Role.ADMIN)
 
 
+# The list's sortable columns (templates/_list.html sort headers); "" is by name.
+DISTRIBUTOR_SORTS = {"name": Distributor.name, "state": Distributor._state, "created": Distributor.id}
+
+
+@dataclass
+class DistributorFilters:
+    """What the distributor list (and its export) was asked for; anything that does not parse is ignored."""
+
+    state: str
+    q: str
+    sort: str
+
+    @classmethod
+    def from_args(cls, args) -> DistributorFilters:
+        state = args.get("state") or ""
+        if state not in {s.code for s in DISTRIBUTOR_MACHINE.states}:
+            state = ""
+        sort = args.get("sort") or ""
+        if sort.lstrip("-") not in DISTRIBUTOR_SORTS:
+            sort = ""
+        return cls(state, (args.get("q") or "").strip()[:64], sort)
+
+    def as_args(self) -> dict[str, str]:
+        """The non-empty filters, for page, sort and export links."""
+        return {k: v for k, v in {"q": self.q, "state": self.state, "sort": self.sort}.items() if v}
+
+    def apply(self, stmt):
+        if self.q:
+            stmt = stmt.where(Distributor.name.contains(self.q) | Distributor.uscc.contains(self.q.upper()))
+        if self.state:
+            stmt = stmt.where(Distributor._state == self.state)
+        key, descending = self.sort.lstrip("-") or "name", self.sort.startswith("-")
+        column = DISTRIBUTOR_SORTS[key]
+        order = column.desc() if descending else column.asc()
+        if key == "name":
+            return stmt.order_by(order, Distributor.id)
+        return stmt.order_by(order, Distributor.name, Distributor.id)
+
+
 @bp.route("/")
 @roles_required(*STAFF_ROLES)
 def index():
-    q = (request.args.get("q") or "").strip()
-    state = request.args.get("state") or ""
-    if state not in {s.code for s in DISTRIBUTOR_MACHINE.states}:
-        state = ""
-    stmt = scoped(Distributor, current_user).order_by(Distributor.name, Distributor.id)
-    if q:
-        stmt = stmt.where(Distributor.name.contains(q) | Distributor.uscc.contains(q.upper()))
-    if state:
-        stmt = stmt.where(Distributor._state == state)
-    page = paginate(stmt, request.args.get("page"))
+    filters = DistributorFilters.from_args(request.args)
+    page = paginate(filters.apply(scoped(Distributor, current_user)), request.args.get("page"))
     return render_template(
         "distributors/index.html",
         page=page,
-        q=q,
-        state=state,
+        q=filters.q,
+        state=filters.state,
+        sort=filters.sort,
+        args=filters.as_args(),
+        state_options=[(s.code, s.label) for s in DISTRIBUTOR_MACHINE.states],
         machine=DISTRIBUTOR_MACHINE,
         licences=_licence_summaries([d.id for d in page.items]),
     )
+
+
+@bp.route("/export.xlsx")
+@roles_required(*STAFF_ROLES)
+def export():
+    """The distributor list as filtered and sorted, every page of it, as XLSX (refused above the configured cap)."""
+    filters = DistributorFilters.from_args(request.args)
+    stmt = filters.apply(scoped(Distributor, current_user))
+    limit = current_app.config["EXPORT_MAX_ROWS"]
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    if total > limit:
+        flash(
+            _(
+                "%(n)d distributors match; an export holds at most %(limit)d. Narrow the search and export again.",
+                n=total,
+                limit=limit,
+            ),
+            "warning",
+        )
+        return redirect(url_for("distributors.index", **filters.as_args()), code=303)
+    export = XlsxExport()  # company and contact names are users' text: never a formula in the file
+    sheet = export.sheet(
+        _("Distributors"),
+        [
+            _("Company name"),
+            _("State"),
+            _("Territory"),
+            _("Unified social credit code"),
+            _("Licences on file"),
+            _("Licences expiring or expired"),
+            _("Registered"),
+        ],
+    )
+    distributors = list(db.session.scalars(stmt).unique())
+    for start in range(0, len(distributors), 1000):
+        chunk = distributors[start : start + 1000]
+        summaries = _licence_summaries([d.id for d in chunk])
+        for d in chunk:
+            summary = summaries.get(d.id, LicenceSummary(0, 0))
+            sheet.append(
+                [
+                    d.name,
+                    str(d.state_def.label),
+                    d.territory.full_name,
+                    d.uscc,
+                    summary.on_file,
+                    summary.warnings,
+                    local_naive(d.created_at),
+                ]
+            )
+    return export.send(f"distributors-{local_now().strftime('%Y%m%d-%H%M')}.xlsx")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from crm.access.roles import Role, roles_required
 from crm.common.pagination import paginate
 from crm.common.time import local_today
 from crm.distributors.licences import SEVERITY, days_left, level_for, report_query
-from crm.distributors.models import ExpiryAlert
+from crm.distributors.models import Distributor, ExpiryAlert, QualificationDocument
 from crm.distributors.views import bp
 
 # The distributor page's licence table (_licences.html) reads levels and days through these.
@@ -22,14 +22,20 @@ bp.add_app_template_global(days_left, "licence_days_left")
 def licences():
     """Managers and the admin watch licences across their regions; reps see their own territories."""
     level = _level(request.args.get("level"))
+    q = (request.args.get("q") or "").strip()[:64]
     today = local_today()
-    page = paginate(report_query(current_user, today, level), request.args.get("page"))
+    stmt = report_query(current_user, today, level)
+    if q:  # the company or the licence number; the report stays within the user's distributors
+        stmt = stmt.where(Distributor.name.contains(q) | QualificationDocument.number.contains(q))
+    page = paginate(stmt, request.args.get("page"))
     return render_template(
         "distributors/licences.html",
         page=page,
         today=today,
         level=level,
-        levels=list(reversed(SEVERITY)),
+        q=q,
+        args={k: v for k, v in {"q": q, "level": level.value if level else ""}.items() if v},
+        level_options=[(choice.value, choice.label) for choice in reversed(SEVERITY)],
     )
 
 

@@ -11,18 +11,35 @@ from crm.common.pagination import paginate
 from crm.common.urls import safe_next
 from crm.leads import pool
 from crm.leads.blueprint import bp
+from crm.leads.models import Lead
 from crm.web import perform
+
+# The pool's sortable columns (templates/_list.html sort headers); "" is the newest in the pool first.
+POOL_SORTS = {"company": Lead.company_name, "pooled": Lead.pooled_at}
 
 
 # Endpoint ``leads.pool``; the function has another name so that it does not hide the ``pool`` module.
 @bp.route("/pool", endpoint="pool")
 @roles_required(Role.REP, Role.MANAGER, Role.ADMIN)
 def pool_page():
-    page = paginate(pool.pool_query(current_user), request.args.get("page"))
+    q = (request.args.get("q") or "").strip()[:64]
+    sort = request.args.get("sort") or ""
+    if sort.lstrip("-") not in POOL_SORTS:
+        sort = ""
+    stmt = pool.pool_query(current_user)  # the pool of the user's territories: the search narrows it
+    if q:
+        stmt = stmt.where(Lead.company_name.contains(q))
+    if sort:
+        column = POOL_SORTS[sort.lstrip("-")]
+        stmt = stmt.order_by(None).order_by(column.desc() if sort.startswith("-") else column.asc(), Lead.id.desc())
+    page = paginate(stmt, request.args.get("page"))
     can_claim = current_user.role in (Role.REP, Role.MANAGER)
     return render_template(
         "leads/pool.html",
         page=page,
+        q=q,
+        sort=sort,
+        args={k: v for k, v in {"q": q, "sort": sort}.items() if v},
         can_claim=can_claim,
         open_count=pool.open_lead_count(current_user.id) if can_claim else None,
         max_open=pool.max_open_leads(),

@@ -628,11 +628,19 @@ def delivery_note_pdf(shipment_id):
 # -- lots ------------------------------------------------------------------------------------
 
 
+# The lot list's sortable columns; "" is the soonest expiry first (what the desk ships first).
+LOT_SORTS = {"expires": Lot.expires_on, "number": Lot.number, "stock": Lot.quantity_left}
+
+
 @bp.route("/lots")
 @roles_required(*STAFF_ROLES)
 def lots_index():
     q = (request.args.get("q") or "").strip()[:64]
-    stmt = select(Lot).order_by(Lot.expires_on, Lot.id)
+    sort = request.args.get("sort") or ""
+    if sort.lstrip("-") not in LOT_SORTS:
+        sort = ""
+    column = LOT_SORTS[sort.lstrip("-") or "expires"]
+    stmt = select(Lot).order_by(column.desc() if sort.startswith("-") else column.asc(), Lot.id)
     if q:
         stmt = stmt.where(Lot.number.contains(q) | Lot.product.has(name=q))
     if request.args.get("all") != "1":
@@ -643,6 +651,8 @@ def lots_index():
         "orders/lots.html",
         page=page,
         q=q,
+        sort=sort,
+        args={k: v for k, v in {"q": q, "sort": sort, "all": request.args.get("all") == "1" and "1"}.items() if v},
         near={lot.id for lot in page.items if stock.is_near_expiry(lot, months)},
         months=months,
         may_add=current_user.role in DESK,

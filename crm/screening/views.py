@@ -8,11 +8,13 @@ anything else; a case outside the user's territories answers 404.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case as sql_case
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from crm.access.roles import STAFF_ROLES, Role, roles_required
@@ -20,6 +22,8 @@ from crm.access.scoping import get_scoped_or_404, scoped
 from crm.common import uploads
 from crm.common.errors import check_version
 from crm.common.pagination import paginate
+from crm.common.spreadsheets import XlsxExport
+from crm.common.time import local_naive, local_now
 from crm.distributors.models import QualificationDocument
 from crm.extensions import db
 from crm.leads.models import Lead
@@ -31,6 +35,7 @@ from crm.screening.workflow import SCREENING_MACHINE as MACHINE
 from crm.territories.models import Territory
 from crm.web import perform
 from crm.workflow import engine
+from crm.workflow.badges import sla_status_labels
 
 bp = Blueprint("screening", __name__, url_prefix="/screening")
 
@@ -52,24 +57,120 @@ def is_director(user) -> bool:
 # -- lists ---------------------------------------------------------------------------------
 
 
+# The list's sortable columns (templates/_list.html sort headers); "" is newest first.
+CASE_SORTS = {"created": ScreeningCase.id, "company": ScreeningCase.company_name, "deadline": ScreeningCase.sla_due_at}
+
+
+@dataclass
+class CaseFilters:
+    """What the case list (and its export) was asked for; anything that does not parse is ignored."""
+
+    state: str
+    q: str
+    sort: str
+
+    @classmethod
+    def from_args(cls, args) -> CaseFilters:
+        state = (args.get("state") or "").strip()
+        if state not in {s.code for s in MACHINE.states}:
+            state = ""
+        sort = args.get("sort") or ""
+        if sort.lstrip("-") not in CASE_SORTS:
+            sort = ""
+        return cls(state, (args.get("q") or "").strip()[:64], sort)
+
+    def as_args(self) -> dict[str, str]:
+        """The non-empty filters, for page, sort and export links."""
+        return {k: v for k, v in {"q": self.q, "state": self.state, "sort": self.sort}.items() if v}
+
+    def apply(self, stmt):
+        if self.state:
+            stmt = stmt.where(ScreeningCase._state == self.state)
+        if self.q:
+            stmt = stmt.where(ScreeningCase.company_name.contains(self.q) | ScreeningCase.uscc.contains(self.q.upper()))
+        key, descending = self.sort.lstrip("-"), self.sort.startswith("-")
+        if not key:
+            return stmt.order_by(ScreeningCase.id.desc())
+        column = CASE_SORTS[key]
+        order = column.desc() if descending else column.asc()
+        if key == "deadline":  # cases without a deadline (drafts, closed ones) after the others
+            return stmt.order_by(ScreeningCase.sla_due_at.is_(None), order, ScreeningCase.id.desc())
+        return stmt.order_by(order, ScreeningCase.id.desc())
+
+
+def _cases(user):
+    """The cases in ``user``'s reach with what a list row shows, loaded in the same statement."""
+    return scoped(ScreeningCase, user).options(joinedload(ScreeningCase.assignee))
+
+
 @bp.route("/")
 @roles_required(*STAFF_ROLES)
 def index():
-    """The cases in the user's reach, newest first, optionally of one state; two queries a page."""
-    state = (request.args.get("state") or "").strip()
-    stmt = scoped(ScreeningCase, current_user).options(joinedload(ScreeningCase.assignee))
-    if state in {s.code for s in MACHINE.states}:
-        stmt = stmt.where(ScreeningCase._state == state)
-    else:
-        state = ""
-    page = paginate(stmt.order_by(ScreeningCase.id.desc()), request.args.get("page"))
+    """The cases in the user's reach, newest first, filtered and sorted; two queries a page."""
+    filters = CaseFilters.from_args(request.args)
+    page = paginate(filters.apply(_cases(current_user)), request.args.get("page"))
     return render_template(
         "screening/index.html",
         page=page,
-        state=state,
+        state=filters.state,
+        q=filters.q,
+        sort=filters.sort,
+        args=filters.as_args(),
+        state_options=[(s.code, s.label) for s in MACHINE.states],
         machine=MACHINE,
         may_open=current_user.role in APPLICANT_SIDE,
     )
+
+
+@bp.route("/export.xlsx")
+@roles_required(*STAFF_ROLES)
+def export():
+    """The case list as filtered and sorted, every page of it, as XLSX (refused above the configured cap)."""
+    filters = CaseFilters.from_args(request.args)
+    stmt = filters.apply(_cases(current_user))
+    limit = current_app.config["EXPORT_MAX_ROWS"]
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    if total > limit:
+        flash(
+            _(
+                "%(n)d screening cases match; an export holds at most %(limit)d. Narrow the search and export again.",
+                n=total,
+                limit=limit,
+            ),
+            "warning",
+        )
+        return redirect(url_for("screening.index", **filters.as_args()), code=303)
+    deadlines = sla_status_labels()
+    export = XlsxExport()  # company names and the rest are users' text: never a formula in the file
+    sheet = export.sheet(
+        _("Screening cases"),
+        [
+            "#",
+            _("Company name"),
+            _("Unified social credit code"),
+            _("Territory"),
+            _("State"),
+            _("Handled by"),
+            _("Deadline"),
+            _("Due by"),
+            _("Opened"),
+        ],
+    )
+    for case in db.session.scalars(stmt).unique():
+        sheet.append(
+            [
+                case.id,
+                case.company_name,
+                case.uscc,
+                case.territory.full_name,
+                str(MACHINE.state(case.state).label),
+                case.assignee.display_name if case.assignee else None,
+                deadlines.get(case.sla_status, ""),
+                local_naive(case.sla_due_at),
+                local_naive(case.created_at),
+            ]
+        )
+    return export.send(f"screening-cases-{local_now().strftime('%Y%m%d-%H%M')}.xlsx")
 
 
 @bp.route("/approvals")

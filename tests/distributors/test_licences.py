@@ -388,6 +388,24 @@ def test_report_filters_by_level(app, client, people, report):
     assert len(rows_of(client.get("/distributors/licences?level=bogus").get_data(as_text=True))) == 4
 
 
+def test_report_searches_company_or_number_within_reach_and_keeps_the_level(app, client, people, report):
+    ids = report["ids"]
+    login(client, people["admin"])
+    page = client.get("/distributors/licences?q=北京").get_data(as_text=True)
+    assert rows_of(page) == [(ids["beijing"], "within_90")]
+    page = client.get("/distributors/licences?q=SZ-75&level=within_90").get_data(as_text=True)
+    assert rows_of(page) == [(ids["within_90"], "within_90")]
+    assert 'data-testid="licence-filters"' in page
+    assert '<option value="within_90" selected>' in page
+    assert rows_of(client.get("/distributors/licences?q=SZ-75&level=expired").get_data(as_text=True)) == []
+    # A rep of Shenzhen searching for Beijing's licence finds nothing: the search stays in reach.
+    rep = app.test_client()
+    login(rep, people["rep"])
+    page = rep.get("/distributors/licences?q=BJ-40").get_data(as_text=True)
+    assert rows_of(page) == []
+    assert "没有符合条件的证照。" in page
+
+
 @pytest.mark.parametrize(
     ("who", "sees"),
     [

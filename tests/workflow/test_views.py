@@ -164,7 +164,7 @@ def test_overdue_lists_my_warned_and_breached_records_oldest_first(app, drive, m
     assert _record(app, on_time).sla_status == "ok"
 
     other = signed_in(outside).get("/workflows/overdue").get_data(as_text=True)
-    assert 'data-testid="nothing-overdue"' in other
+    assert 'data-testid="empty"' in other
 
 
 def test_overdue_is_a_constant_number_of_queries(app, drive, signed_in):
