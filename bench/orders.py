@@ -487,7 +487,7 @@ def _lookups(app, orders: int, codes: int, distributors: int, samples: int) -> d
 def _return_checks(app, samples: int) -> dict:
     """The return form's lot picker and the quantity check of a request, timed in process; each rolled back."""
     from crm.auth.models import User
-    from crm.orders.models import ShipmentItem, ShippedCode
+    from crm.orders.models import Order, Shipment, ShipmentItem, ShippedCode
     from crm.returns import services as returns
 
     rng = random.Random(13)
@@ -504,11 +504,14 @@ def _return_checks(app, samples: int) -> dict:
         ):
             db.session.merge(ReturnPolicy(agreement_id=agreement_id, window_days=3650))
         db.session.commit()
-        # Shipped items of the portal's company that carry a trace code (its products use them).
+        # Shipped items of the portal's company that carry a trace code (its products use them),
+        # of orders whose receipt is confirmed: only those can be returned.
         candidates = db.session.execute(
             select(ShipmentItem.shipment_id, ShipmentItem.id, ShippedCode.code)
             .join(ShippedCode, ShippedCode.shipment_item_id == ShipmentItem.id)
-            .where(ShippedCode.distributor_id == portal.company_id)
+            .join(Shipment, Shipment.id == ShipmentItem.shipment_id)
+            .join(Order, Order.id == Shipment.order_id)
+            .where(ShippedCode.distributor_id == portal.company_id, Order._state.in_(returns.DELIVERED_STATES))
             .limit(2_000)
         ).all()
         assert candidates, "no shipped code of the portal's company"
