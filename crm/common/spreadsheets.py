@@ -15,13 +15,14 @@ checks that no other module creates an openpyxl ``Workbook``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from io import BytesIO
 
-from flask import send_file
+from flask import current_app, flash, redirect, send_file
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from sqlalchemy import func, select
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -72,3 +73,19 @@ class XlsxExport:
     def send(self, download_name: str):
         """The workbook as a file download."""
         return send_file(self.to_bytes(), mimetype=XLSX_MIMETYPE, as_attachment=True, download_name=download_name)
+
+
+def refuse_large_export(stmt, too_many: Callable[[int, int], str], back_url: str):
+    """None when the rows of ``stmt`` fit in one export (config EXPORT_MAX_ROWS); otherwise a
+    redirect back to the list, with ``too_many(total, limit)`` as the warning that says to narrow it.
+
+    Every list's export asks this first, so the cap and its message work the same everywhere.
+    """
+    from crm.extensions import db
+
+    limit = current_app.config["EXPORT_MAX_ROWS"]
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    if total <= limit:
+        return None
+    flash(too_many(total, limit), "warning")
+    return redirect(back_url, code=303)

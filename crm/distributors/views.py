@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -15,7 +15,7 @@ from crm.access.scoping import get_scoped_or_404, scoped
 from crm.auth.models import User
 from crm.common.errors import check_version
 from crm.common.pagination import paginate
-from crm.common.spreadsheets import XlsxExport
+from crm.common.spreadsheets import XlsxExport, refuse_large_export
 from crm.common.time import local_naive, local_now, local_today
 from crm.distributors import onboarding, services
 from crm.distributors.coverage import coverage_for
@@ -97,18 +97,17 @@ def export():
     """The distributor list as filtered and sorted, every page of it, as XLSX (refused above the configured cap)."""
     filters = DistributorFilters.from_args(request.args)
     stmt = filters.apply(scoped(Distributor, current_user))
-    limit = current_app.config["EXPORT_MAX_ROWS"]
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    if total > limit:
-        flash(
-            _(
-                "%(n)d distributors match; an export holds at most %(limit)d. Narrow the search and export again.",
-                n=total,
-                limit=limit,
-            ),
-            "warning",
-        )
-        return redirect(url_for("distributors.index", **filters.as_args()), code=303)
+    refused = refuse_large_export(
+        stmt,
+        lambda total, limit: _(
+            "%(n)d distributors match; an export holds at most %(limit)d. Narrow the search and export again.",
+            n=total,
+            limit=limit,
+        ),
+        url_for("distributors.index", **filters.as_args()),
+    )
+    if refused:
+        return refused
     export = XlsxExport()  # company and contact names are users' text: never a formula in the file
     sheet = export.sheet(
         _("Distributors"),

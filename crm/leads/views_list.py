@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Response, current_app, jsonify, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from crm.access.roles import Role, roles_required
 from crm.common.phones import format_phone
-from crm.common.spreadsheets import XlsxExport
+from crm.common.spreadsheets import XlsxExport, refuse_large_export
 from crm.common.time import local_naive, local_now
 from crm.extensions import db
 from crm.i18n import gettext as _
@@ -161,19 +160,17 @@ def export_row(lead: Lead) -> list:
 def export():
     """The current filtered list, every page of it, as an XLSX file (refused above the configured cap)."""
     filters = queries.LeadFilters.from_args(request.args)
-    limit = current_app.config["EXPORT_MAX_ROWS"]
-    stmt = queries.filtered_leads(current_user, filters)
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    if total > limit:
-        flash(
-            _(
-                "%(n)d leads match; an export holds at most %(limit)d. Narrow the filters and export again.",
-                n=total,
-                limit=limit,
-            ),
-            "warning",
-        )
-        return redirect(url_for("leads.index", **filters.as_args()), code=303)
+    refused = refuse_large_export(
+        queries.filtered_leads(current_user, filters),
+        lambda total, limit: _(
+            "%(n)d leads match; an export holds at most %(limit)d. Narrow the filters and export again.",
+            n=total,
+            limit=limit,
+        ),
+        url_for("leads.index", **filters.as_args()),
+    )
+    if refused:
+        return refused
 
     export = XlsxExport()  # names and notes are the users' text: never a formula in the file
     sheet = export.sheet(_("Leads"), export_headers())

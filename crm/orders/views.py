@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -20,7 +20,7 @@ from crm.access.roles import STAFF_ROLES, Role, roles_required
 from crm.access.scoping import get_scoped_or_404, scoped
 from crm.common.errors import BusinessError, Conflict, check_version
 from crm.common.pagination import paginate
-from crm.common.spreadsheets import XlsxExport
+from crm.common.spreadsheets import XlsxExport, refuse_large_export
 from crm.common.time import local_naive, local_now, local_today
 from crm.db import read_transaction
 from crm.distributors.models import Distributor
@@ -30,6 +30,7 @@ from crm.orders import discounts, gates, lots, services, stock, tracecodes
 from crm.orders.models import Credit, DiscountStatus, Lot, Order, OrderDiscount, PaymentMethod, Shipment, ShipmentItem
 from crm.orders.statement import statement_of
 from crm.orders.workflow import ORDER_MACHINE
+from crm.returns import services as returns_services
 from crm.territories.models import Territory
 from crm.web import perform
 from crm.workflow import engine
@@ -124,7 +125,7 @@ def index():
         .order_by(None)
     )
     counts = dict(db.session.execute(counted).all())
-    returns_waiting = _returns_waiting() if filters.queue else 0
+    returns_waiting = returns_services.waiting_on_desk() if filters.queue else 0
     return render_template(
         "orders/index.html",
         page=page,
@@ -153,18 +154,17 @@ def export():
     """The list as filtered and sorted, every page of it, as XLSX (refused above the configured cap)."""
     filters = OrderFilters.from_args(request.args)
     ids = filters.ids(scoped(Order, current_user))
-    limit = current_app.config["EXPORT_MAX_ROWS"]
-    total = db.session.scalar(select(func.count()).select_from(ids.order_by(None).subquery()))
-    if total > limit:
-        flash(
-            _(
-                "%(n)d orders match; an export holds at most %(limit)d. Narrow the search and export again.",
-                n=total,
-                limit=limit,
-            ),
-            "warning",
-        )
-        return redirect(url_for("orders.index", **filters.as_args()), code=303)
+    refused = refuse_large_export(
+        ids,
+        lambda total, limit: _(
+            "%(n)d orders match; an export holds at most %(limit)d. Narrow the search and export again.",
+            n=total,
+            limit=limit,
+        ),
+        url_for("orders.index", **filters.as_args()),
+    )
+    if refused:
+        return refused
     labels = state_labels()
     deadlines = sla_status_labels()
     export = XlsxExport()  # distributor and county names are users' text: never a formula in the file
@@ -190,16 +190,6 @@ def export():
                 ]
             )
     return export.send(f"orders-{local_now().strftime('%Y%m%d-%H%M')}.xlsx")
-
-
-def _returns_waiting() -> int:
-    """Returns waiting on the order desk: the desk works them from the same queue as orders."""
-    from crm.returns.models import ReturnRequest
-    from crm.returns.views import DESK_QUEUE as RETURNS_QUEUE
-
-    return db.session.scalar(
-        select(func.count()).select_from(ReturnRequest).where(ReturnRequest._state.in_(RETURNS_QUEUE))
-    )
 
 
 # What a row of the list shows, in the order templates/orders/index.html unpacks it.

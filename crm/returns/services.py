@@ -42,7 +42,7 @@ from crm.returns.models import (
     ReturnReason,
     ReturnRequest,
 )
-from crm.returns.workflow import OPEN_STATES, RETURN_MACHINE
+from crm.returns.workflow import DESK_QUEUE, OPEN_STATES, RETURN_MACHINE
 from crm.workflow import engine
 
 # Goods the distributor has signed for: only these can be asked back.
@@ -132,6 +132,13 @@ class Returnable:
     shipped: int
     left: int
     requires_codes: bool
+
+
+def waiting_on_desk() -> int:
+    """How many returns wait on the order desk (it sees every company's): counted in its order queue."""
+    return db.session.scalar(
+        select(func.count()).select_from(ReturnRequest).where(ReturnRequest._state.in_(DESK_QUEUE))
+    )
 
 
 def returnable_shipment(actor, shipment_id) -> Shipment:

@@ -22,7 +22,7 @@ from crm.i18n import once_per_catalog
 from crm.orders.models import Order, Shipment
 from crm.returns import services
 from crm.returns.models import InspectionOutcome, ReturnKind, ReturnReason, ReturnRequest
-from crm.returns.workflow import DECIDERS, RETURN_MACHINE
+from crm.returns.workflow import DECIDERS, DESK_QUEUE, RETURN_MACHINE
 from crm.territories.models import Territory
 from crm.web import perform
 from crm.workflow import engine
@@ -33,8 +33,6 @@ bp = Blueprint("returns", __name__, url_prefix="/returns")
 DESK = (Role.SERVICE, Role.ADMIN)
 ANYONE = (*STAFF_ROLES, Role.DISTRIBUTOR)
 REQUESTERS = (Role.DISTRIBUTOR, *DESK)
-# What waits on the order desk, in the order it works them.
-DESK_QUEUE = ("requested", "in_transit", "received", "inspected")
 COUNTED_STATES = tuple(s.code for s in RETURN_MACHINE.states if not s.final)
 ROW_COLUMNS = (
     ReturnRequest.id,

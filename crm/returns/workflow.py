@@ -20,6 +20,8 @@ DESK = frozenset({Role.SERVICE, Role.ADMIN})
 DECIDERS = frozenset({Role.MANAGER, Role.SERVICE, Role.ADMIN})
 SENDERS = frozenset({Role.DISTRIBUTOR, Role.SERVICE, Role.ADMIN})
 OPEN_STATES = ("requested", "approved", "in_transit", "received", "inspected")
+# What waits on the order desk, in the order it works them (its queue, and the order desk's count).
+DESK_QUEUE = ("requested", "in_transit", "received", "inspected")
 
 
 def _not_the_requester(request, actor) -> bool:

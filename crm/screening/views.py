@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from crm.access.roles import STAFF_ROLES, Role, roles_required
@@ -22,7 +22,7 @@ from crm.access.scoping import get_scoped_or_404, scoped
 from crm.common import uploads
 from crm.common.errors import check_version
 from crm.common.pagination import paginate
-from crm.common.spreadsheets import XlsxExport
+from crm.common.spreadsheets import XlsxExport, refuse_large_export
 from crm.common.time import local_naive, local_now
 from crm.distributors.models import QualificationDocument
 from crm.extensions import db
@@ -128,18 +128,17 @@ def export():
     """The case list as filtered and sorted, every page of it, as XLSX (refused above the configured cap)."""
     filters = CaseFilters.from_args(request.args)
     stmt = filters.apply(_cases(current_user))
-    limit = current_app.config["EXPORT_MAX_ROWS"]
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    if total > limit:
-        flash(
-            _(
-                "%(n)d screening cases match; an export holds at most %(limit)d. Narrow the search and export again.",
-                n=total,
-                limit=limit,
-            ),
-            "warning",
-        )
-        return redirect(url_for("screening.index", **filters.as_args()), code=303)
+    refused = refuse_large_export(
+        stmt,
+        lambda total, limit: _(
+            "%(n)d screening cases match; an export holds at most %(limit)d. Narrow the search and export again.",
+            n=total,
+            limit=limit,
+        ),
+        url_for("screening.index", **filters.as_args()),
+    )
+    if refused:
+        return refused
     deadlines = sla_status_labels()
     export = XlsxExport()  # company names and the rest are users' text: never a formula in the file
     sheet = export.sheet(
